@@ -20,6 +20,7 @@ Shards (`DIR/shards/*.parquet`, written by `jobs.preprocess`): one row per input
 | yaw, pitch, roll | float32 | head pose in degrees |
 | ita | float32 | skin ITA° of the crop |
 | mst | int8 | Monk Skin Tone 1..10 |
+| ms_align | float32 | time spent reading, decoding and aligning this input, milliseconds |
 | actor, movie, gender, age, expression, pose, illumination, occlusion, makeup | string | IMFDB annotations, null when unknown |
 
 Landmarks are flat (not nested lists): a nested fixed-size list reads back as all-None through
@@ -53,6 +54,7 @@ SHARD_SCHEMA = pa.schema(
         ("roll", pa.float32()),
         ("ita", pa.float32()),
         ("mst", pa.int8()),
+        ("ms_align", pa.float32()),
         *[(name, pa.string()) for name in IMFDB_COLUMNS],
     ]
 )

@@ -1,0 +1,78 @@
+"""Preprocessing throughput: a plain single-process loop vs the Ray job with 1 and 2 actors.
+
+    python -m bench.preprocess [--count 1000] [--json bench/results/preprocess.json]
+
+All three run on the same photo folder in one run. The Ray rows include Ray Data's fixed start-up
+cost; it is measured separately (an empty-ish run of 2 inputs) and reported.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import RESULTS_DIR, print_table, write_json, write_photo_folder
+
+
+def plain_loop(folder: Path) -> float:
+    from actors.pipeline import PhotoPreparer
+    from dataset.sources import list_inputs
+
+    sources = list_inputs(folder)
+    preparer = PhotoPreparer()
+    preparer.prepare(sources[0])  # warm-up: model load is not per-image cost
+    started = time.perf_counter()
+    for source in sources:
+        preparer.prepare(source)
+    elapsed = time.perf_counter() - started
+    preparer.close()
+    return elapsed
+
+
+def ray_job(folder: Path, output: Path, num_actors: int, batch_size: int) -> float:
+    from jobs import preprocess
+
+    shutil.rmtree(output, ignore_errors=True)
+    started = time.perf_counter()
+    preprocess.main(["--input", str(folder), "--output", str(output), "--num-actors", str(num_actors),
+                     "--batch-size", str(batch_size)])
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--json", type=Path, default=RESULTS_DIR / "preprocess.json")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+    import ray
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_photo_folder(Path(tmp) / "photos", args.count)
+        tiny = write_photo_folder(Path(tmp) / "tiny", 2)
+        rows = []
+        loop_s = plain_loop(folder)
+        rows.append({"mode": "plain loop (1 process)", "seconds": loop_s})
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        startup_s = ray_job(tiny, Path(tmp) / "warm", 1, args.batch_size)  # Ray Data start-up, 2 inputs
+        for actors in (1, 2):
+            rows.append({"mode": f"Ray job, {actors} actor{'s' if actors > 1 else ''}",
+                         "seconds": ray_job(folder, Path(tmp) / f"out{actors}", actors, args.batch_size)})
+        ray.shutdown()
+    for row in rows:
+        row["images_per_s"] = args.count / row["seconds"]
+        row["ms_per_image"] = 1000 * row["seconds"] / args.count
+        row["speed_up"] = loop_s / row["seconds"]
+    print_table(f"Preprocess, {args.count} photos, {os.cpu_count()} cores (Ray Data start-up for 2 photos: {startup_s:.1f} s)",
+                rows, ["mode", "seconds", "images_per_s", "ms_per_image", "speed_up"])
+    write_json(args.json, {"count": args.count, "batch_size": args.batch_size, "ray_startup_s": startup_s, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
