@@ -1,0 +1,118 @@
+import json
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+from serve.store import DONE, QUEUED, JobNotFound, ResultStore, is_job_id, json_safe
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ResultStore(tmp_path / "results", ttl_s=60, job_timeout_s=300)
+
+
+def finished_job(store, files: dict[str, str] | None = None):
+    record = store.create({"modes": ["2d"]}, b"\xff\xd8\xffphoto", "jpg")
+    job_dir = store.job_dir(record.id)
+    (job_dir / "avatars" / "x").mkdir(parents=True)
+    (job_dir / "avatars" / "x" / "avatar_cartoon.png").write_bytes(b"\x89PNG avatar")
+    files = files if files is not None else {"avatar_cartoon.png": "avatars/x/avatar_cartoon.png"}
+    return store.update(record.id, status=DONE, files=files)
+
+
+def test_ids_are_random_server_tokens(store):
+    first = store.create({}, b"a", "jpg")
+    second = store.create({}, b"a", "jpg")
+    assert is_job_id(first.id) and is_job_id(second.id) and first.id != second.id
+    assert first.status == QUEUED
+    assert store.input_path(first).read_bytes() == b"a"
+
+
+@pytest.mark.parametrize("job_id", ["", "..", "../results", "A" * 32, "0" * 31, "0" * 33, "0" * 32 + "/x", "job.json"])
+def test_malformed_or_unknown_ids_are_not_found(store, job_id):
+    with pytest.raises(JobNotFound):
+        store.load(job_id)
+    assert not store.exists(job_id)
+
+
+def test_unknown_well_formed_id_is_not_found(store):
+    with pytest.raises(JobNotFound):
+        store.load("0123456789abcdef0123456789abcdef")
+
+
+def test_files_resolve_only_through_the_published_map(store):
+    record = finished_job(store)
+    assert store.file_path(record.id, "avatar_cartoon.png").read_bytes() == b"\x89PNG avatar"
+    for name in ("job.json", "input.jpg", "../job.json", "..%2Fjob.json", "avatars/x/avatar_cartoon.png", "avatar_anime.png", ".."):
+        with pytest.raises(JobNotFound):
+            store.file_path(record.id, name)
+
+
+def test_a_map_entry_pointing_outside_the_job_folder_is_refused(store, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"secret")
+    record = finished_job(store, files={"views.png": "../../secret.png", "head.glb": str(secret)})
+    link = store.job_dir(record.id) / "avatars" / "x" / "link.png"
+    os.symlink(secret, link)
+    store.update(record.id, files={**record.files, "view_0.png": "avatars/x/link.png"})
+    for name in ("views.png", "head.glb", "view_0.png"):
+        with pytest.raises(JobNotFound):
+            store.file_path(record.id, name)
+
+
+def test_delete_removes_the_upload_and_outputs(store):
+    record = finished_job(store)
+    job_dir = store.job_dir(record.id)
+    assert store.delete(record.id)
+    assert not job_dir.exists()
+    assert not store.delete(record.id)
+    with pytest.raises(JobNotFound):
+        store.load(record.id)
+
+
+def test_results_expire_ttl_after_the_job_ends_and_are_deleted_on_access(store):
+    record = finished_job(store)
+    assert record.expires_at == pytest.approx(record.finished_at + 60)
+    assert store.load(record.id, now=record.expires_at - 1).id == record.id
+    with pytest.raises(JobNotFound):
+        store.load(record.id, now=record.expires_at + 1)
+    assert not store.job_dir(record.id).exists()
+
+
+def test_sweep_removes_expired_and_abandoned_jobs_only(store):
+    done = finished_job(store)
+    waiting = store.create({}, b"a", "jpg")
+    fresh = finished_job(store)
+    now = done.expires_at + 1
+    # `fresh` finished at about the same time: move its expiry past `now` to tell the two apart.
+    record_path = store.job_dir(fresh.id) / "job.json"
+    data = json.loads(record_path.read_text())
+    data["expires_at"] = now + 100
+    record_path.write_text(json.dumps(data))
+    assert store.sweep(now=now) == [done.id]
+    assert store.exists(waiting.id) and store.exists(fresh.id)
+    # A queued job nobody updated for longer than the job timeout was abandoned (its process died).
+    assert set(store.sweep(now=waiting.updated_at + 301)) >= {waiting.id}
+    assert not store.job_dir(waiting.id).exists()
+
+
+def test_update_of_a_deleted_job_does_not_recreate_it(store):
+    record = store.create({}, b"a", "jpg")
+    store.delete(record.id)
+    assert store.update(record.id, progress=0.5) is None
+    assert not store.job_dir(record.id).exists()
+
+
+def test_json_safe_turns_numpy_and_nan_into_json():
+    value = json_safe({"a": np.float32(1.5), "b": np.array([1, 2], dtype=np.int8), "c": math.nan, "d": (np.int64(3),)})
+    assert json.loads(json.dumps(value)) == {"a": 1.5, "b": [1, 2], "c": None, "d": [3]}
+
+
+def test_records_are_private_to_the_owner(store):
+    record = store.create({}, b"a", "jpg")
+    assert (store.root.stat().st_mode & 0o777) == 0o700
+    assert (store.job_dir(record.id).stat().st_mode & 0o777) == 0o700
+    assert time.time() - record.created_at < 5
