@@ -1,0 +1,77 @@
+"""Face regions from MediaPipe's 478 landmarks, as index lists and as masks in crop pixels.
+
+"Image-left" is the eye on the left of the picture (the subject's right eye on an unmirrored photo).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+# Lower face contour, ear to ear through the chin.
+JAW = (234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454)
+CHIN = 152
+
+# Eye contours, corner to corner along the upper lid, then back along the lower lid.
+EYE_LEFT_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
+EYE_LEFT_LOWER = (133, 155, 154, 153, 145, 144, 163, 7, 33)
+EYE_RIGHT_UPPER = (263, 466, 388, 387, 386, 385, 384, 398, 362)
+EYE_RIGHT_LOWER = (362, 382, 381, 380, 374, 373, 390, 249, 263)
+EYE_LEFT = EYE_LEFT_UPPER + EYE_LEFT_LOWER[1:-1]
+EYE_RIGHT = EYE_RIGHT_UPPER + EYE_RIGHT_LOWER[1:-1]
+EYE_LEFT_OUTER, EYE_LEFT_INNER = 33, 133
+EYE_RIGHT_OUTER, EYE_RIGHT_INNER = 263, 362
+
+IRIS_LEFT = (468, 469, 470, 471, 472)  # centre first
+IRIS_RIGHT = (473, 474, 475, 476, 477)
+
+# Brows as upper/lower landmark pairs, inner end to outer end (their midpoints trace the brow).
+BROW_LEFT_MID = ((107, 55), (66, 65), (105, 52), (63, 53), (70, 46))
+BROW_RIGHT_MID = ((336, 285), (296, 295), (334, 282), (293, 283), (300, 276))
+
+LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+
+NOSE_TIP = 4
+NOSE_WINGS = (64, 294)  # alar base, image-left and image-right
+
+CHEEKS = (50, 280)  # image-left, image-right cheek centres
+
+
+def points(landmarks: np.ndarray, indices) -> np.ndarray:
+    """(n, 2) float32 x, y of the given landmark indices."""
+    return np.asarray(landmarks, dtype=np.float32)[list(indices), :2]
+
+
+def fill_mask(shape: tuple[int, int], polygons) -> np.ndarray:
+    """uint8 0/255 mask with the given polygons filled (hard edges; feather them where needed)."""
+    mask = np.zeros(shape, np.uint8)
+    for poly in polygons:
+        cv2.fillPoly(mask, [np.round(np.asarray(poly, np.float32)).astype(np.int32)], 255)
+    return mask
+
+
+def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """A 0..1 float32 soft version of a 0/255 (or bool) mask."""
+    soft = np.asarray(mask, np.float32)
+    if soft.max() > 1.0:
+        soft = soft / 255.0
+    if sigma > 0:
+        soft = cv2.GaussianBlur(soft, (0, 0), sigma)
+    return soft
+
+
+def eye_width(landmarks: np.ndarray) -> float:
+    """Mean eye width (corner to corner) in pixels."""
+    lm = np.asarray(landmarks, np.float32)
+    left = np.linalg.norm(lm[EYE_LEFT_OUTER, :2] - lm[EYE_LEFT_INNER, :2])
+    right = np.linalg.norm(lm[EYE_RIGHT_OUTER, :2] - lm[EYE_RIGHT_INNER, :2])
+    return float((left + right) / 2)
+
+
+def face_width(landmarks: np.ndarray) -> float:
+    """Cheek-to-cheek width (landmarks 234 and 454) in pixels."""
+    lm = np.asarray(landmarks, np.float32)
+    return float(np.linalg.norm(lm[234, :2] - lm[454, :2]))

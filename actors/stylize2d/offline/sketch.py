@@ -1,0 +1,99 @@
+"""`sketch`: a pencil portrait with a light watercolour wash on drawing paper.
+
+Graphite comes from a colour-dodge pencil rendering plus XDoG contours and seeded hatching in the
+shadows. The wash is the flattened photo (multiply blend), so the skin keeps its colour and tone; it
+fades out into the paper toward the edges of the person, as in a painted study.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from actors.align.face import AlignedFace
+from actors.stylize2d.offline import background, lines, regions
+from actors.stylize2d.offline.filters import (
+    flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, xdog_lines,
+)
+from actors.stylize2d.skin_region import face_and_neck, skin_region
+
+
+def pencil(gray: np.ndarray) -> np.ndarray:
+    """Colour-dodge pencil rendering: 0..1, light with graphite-grey edges and soft shading."""
+    g = gray.astype(np.float32) / 255.0
+    inverted_blur = cv2.GaussianBlur(1.0 - g, (0, 0), 6.0)
+    return np.clip(g / np.maximum(1.0 - inverted_blur, 1e-3), 0.0, 1.0)
+
+
+def hatching(shape: tuple[int, int], darkness: np.ndarray, rng: np.random.Generator, angle: float = 35.0) -> np.ndarray:
+    """0..1 pencil hatching (0 = graphite) whose density follows `darkness` (0..1)."""
+    h, w = shape
+    noise = rng.standard_normal((h, w)).astype(np.float32)
+    # Streak the noise along the stroke direction with a line kernel.
+    length = 21
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0
+    rotation = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5), angle, 1.0)
+    kernel = cv2.warpAffine(kernel, rotation, (length, length))
+    kernel /= kernel.sum()
+    strokes = cv2.filter2D(noise, -1, kernel)
+    strokes = strokes / (strokes.std() + 1e-6)
+    # A stroke is drawn where the streaked noise exceeds a threshold that falls as darkness rises.
+    threshold = 2.4 - 2.0 * np.clip(darkness, 0.0, 1.0)
+    return 1.0 - 0.5 * np.clip((strokes - threshold) * 2.0, 0.0, 1.0)
+
+
+def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Where the watercolour goes: the person, fading out away from the face with a ragged border."""
+    h, w = alpha.shape
+    lm = face.landmarks
+    centre = lm[:, :2].mean(axis=0)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    reach = regions.face_width(lm)
+    r = np.sqrt(((x - centre[0]) / reach) ** 2 + ((y - centre[1]) / (1.2 * reach)) ** 2)
+    noise = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 5.0)
+    noise /= noise.std() + 1e-6
+    fade = np.clip(2.5 - 2.6 * r + 0.18 * noise, 0.0, 1.0)
+    # The face itself is always fully painted: the fade only eats into hair, clothes and shoulders.
+    face = regions.feather(face_and_neck(lm, (h, w)), 6.0)
+    return np.maximum(np.minimum(alpha, fade), np.minimum(face, alpha))
+
+
+def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(wash, skin weight): the flattened photo as a translucent wash, skin kept as it is, everything
+    else lighter and softer."""
+    flat = flatten(face.crop, smoothness=120.0, sigma_color=6.0)
+    lab = to_lab(flat)
+    skin = median_lab(to_lab(face.crop), face.skin_mask)
+    weight = skin_region(lab, face.landmarks, skin, face.mask)
+    lighter = lab.copy()
+    lighter[..., 0] += (100.0 - lighter[..., 0]) * 0.35
+    lighter[..., 1:] *= 0.8
+    lab = lighter + (lab - lighter) * weight[..., None]
+    return to_float(to_rgb(lab)) * (sheet / paper_tint[None, None, :]), weight
+
+
+def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(512×512 uint8 RGB, landmarks): the washed pencil portrait; the geometry does not move."""
+    amount = float(np.clip(strength / 0.6, 0.3, 1.5))
+    h, w = face.crop.shape[:2]
+    alpha = background.person_alpha(face.mask, feather=1.5)
+    paper_tint = background.pick_colour("sketch", rng)
+    sheet = background.paper((h, w), paper_tint, rng)
+    wash, skin = wash_colour(face, sheet, paper_tint)
+    where = wash_alpha(face, alpha, rng)
+    painted = sheet + (wash - sheet) * where[..., None]
+    # Graphite: dodge pencil shading, clean contours, and hatching in the deep shadows.
+    gray = cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)
+    dodge = pencil(cv2.GaussianBlur(gray, (0, 0), 1.0)) ** 2.0
+    contours = remove_specks(xdog_lines(gray, sigma=1.0, k=1.6, tau=0.008, phi=60.0), min_area=10)
+    # Hatching in the shadows of hair and clothes; skin is modelled by the wash, not by strokes.
+    shadow = np.clip((0.35 - gray.astype(np.float32) / 255.0) / 0.3, 0.0, 1.0) * (1.0 - skin)
+    hatch = hatching((h, w), shadow * 0.7 * amount, rng)
+    # The features drawn as a light pencil line (lids, brows, lip parting, nose base, jaw).
+    features = 1.0 - 0.45 * (1.0 - lines.face_strokes(face.landmarks, (h, w), weight=1.1))
+    graphite = np.minimum(np.minimum(dodge, 0.3 + 0.7 * contours), features) * hatch
+    # Graphite is strongest on the person and fades with the wash's reach, like a loose study.
+    reach = np.clip(np.maximum(where * 1.5, 0.35) * np.maximum(alpha, 0.2), 0.0, 1.0)
+    graphite = 1.0 - (1.0 - graphite) * (0.6 + 0.25 * amount) * reach
+    out = painted * graphite[..., None]
+    return to_uint8(out), face.landmarks.copy()
