@@ -10,7 +10,9 @@ Reads the `ok` rows of DIR/shards/*.parquet with Ray Data, applies the filters, 
 `num_gpus=1` when a GPU is wanted (`--device cuda`, or `auto` on a cluster with GPUs), else on the
 CPU. Ray picks the card and sets CUDA_VISIBLE_DEVICES in the actor, so the trainer uses "cuda:0".
 Only NVIDIA cards count: a laptop's Intel iGPU is invisible to CUDA and Ray, so an iGPU + RTX laptop
-trains on the RTX card, and an iGPU-only laptop needs `--device cpu`. A 4 GB card needs `--low-vram`.
+trains on the RTX card, and an iGPU-only laptop needs `--device cpu`. With several NVIDIA cards,
+set `CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=<nvidia-smi index>` where Ray starts (this job,
+or `ray start`) to offer Ray only the card to train on. A 4 GB card needs `--low-vram`.
 
 Outputs in --output: pytorch_lora_weights.safetensors (diffusers `load_lora_weights`),
 indianface_lora_kohya.safetensors (WebUI/ComfyUI), loss_log.csv, loss_curve.png, samples/,
@@ -111,7 +113,7 @@ def load_examples(folder: Path, config: TrainConfig, row_filter: RowFilter, temp
     from actors.train.examples import READ_COLUMNS, examples_from_rows, prepare_batch
     from actors.train.selection import balance_by_mst
 
-    dataset = ray.data.read_parquet(str(folder), columns=list(READ_COLUMNS))
+    dataset = ray.data.read_parquet(str(folder)).select_columns(list(READ_COLUMNS))  # projection is pushed down
     prepared = dataset.map_batches(
         prepare_batch, batch_format="pandas", batch_size=64,
         fn_kwargs={"resolution": config.resolution, "row_filter": row_filter, "trigger": config.trigger_word,
@@ -189,7 +191,9 @@ def _connect(address: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from jobs import common
+
+    common.setup_logging()
     run(build_parser().parse_args(argv))
     return 0
 
