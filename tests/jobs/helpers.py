@@ -29,10 +29,23 @@ def start_job(module: str, *args: str, log_path: Path) -> subprocess.Popen:
 
 
 def kill_session(process: subprocess.Popen) -> None:
+    """SIGKILL the process, its process group and every descendant (a local Ray's raylet and workers)."""
+    import psutil
+
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
     process.wait(timeout=60)
 
 
