@@ -10,7 +10,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-fast serve bench install clean
+.PHONY: demo test test-fast serve bench bench-gpu install clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -42,10 +42,20 @@ test-fast: install
 serve: $(VENV)/.installed
 	$(PY) app.py
 
+# Benchmarks print a table and write bench/results/<name>.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench.preprocess
 	$(PY) -m bench.stylize
 	$(PY) -m bench.reconstruct
+	$(PY) -m bench.scaling
+	$(PY) -m bench.serve
+
+# Needs an NVIDIA GPU and the `gpu` extra (bitsandbytes).
+bench-gpu: $(VENV)/.installed
+	$(PIP) install -q -e ".[gpu]"
+	$(PY) -m bench.stylize_diffusers
+	$(PY) -m bench.train_lora
+	$(PY) -m bench.reconstruct_flame --device cuda --batch 256
 
 clean:
 	rm -rf $(VENV) node_modules $(DEMO) .pytest_cache

@@ -5,6 +5,7 @@ import collections
 import re
 import shutil
 import tempfile
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -153,12 +154,14 @@ def test_ray_job_submit_to_a_real_head(tmp_path):
                 return False
 
         assert wait_for(dashboard_up, timeout=120), (tmp_path / "head.log").read_text()[-3000:]
-        submit = subprocess.run(
-            [ray_bin, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
-             "python", "-m", "jobs.preprocess", "--input", str(photos), "--output", str(output), "--num-actors", "1"],
-            env=job_env(), capture_output=True, text=True, timeout=600,
-        )
-        text = submit.stdout + submit.stderr
+        command = [ray_bin, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
+                   "python", "-m", "jobs.preprocess", "--input", str(photos), "--output", str(output), "--num-actors", "1"]
+        for _ in range(30):  # the dashboard answers a little before its job agent does
+            submit = subprocess.run(command, env=job_env(), capture_output=True, text=True, timeout=600)
+            text = submit.stdout + submit.stderr
+            if "No available agent to submit job" not in text:
+                break
+            time.sleep(2)
         assert submit.returncode == 0, text[-4000:]
         # Exit code 0 also covers STOPPED: check the status text.
         assert re.search(r"Job 'raysubmit_\w+' succeeded", text), text[-4000:]
