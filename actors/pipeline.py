@@ -206,7 +206,12 @@ class AvatarMaker:
         for path, face in zip(out_dirs, faces):
             path.mkdir(parents=True, exist_ok=True)
             _write_png(path / "input.png", face.crop)  # the aligned input, shown beside the avatars
-        stage2d, stage3d = self._stages(request)
+        try:
+            stage2d, stage3d = self._stages(request)
+        except ValueError as error:  # the engine refused its options (missing weights, ...)
+            for i in keep:
+                _fail(results[i], Reason.ENGINE_ERROR, str(error))
+            return self._finish(results)
         for stage, reason, fraction, label in (
             (stage2d, Reason.ENGINE_ERROR, 0.35, "Drawing the 2D avatar"),
             (stage3d, Reason.RECONSTRUCTION_ERROR, 0.65, "Building the 3D head"),
@@ -221,6 +226,10 @@ class AvatarMaker:
                 outputs = [{"error": f"{type(error).__name__}: {error}"}] * len(faces)
             for i, output in zip(keep, outputs):
                 _merge(results[i], output, reason, output_dir)
+        return self._finish(results)
+
+    @staticmethod
+    def _finish(results: list[dict]) -> list[dict]:
         finished = time.time()
         for result in results:
             result["finished_at"] = finished

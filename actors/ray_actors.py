@@ -18,6 +18,13 @@ from actors.request import AvatarRequest
 SUMMARY_COLUMNS = ("source", "id", "status", "reason")
 
 
+def _one_thread_per_actor() -> None:
+    """Actors parallelise by process: keep OpenCV from spawning a thread pool per actor on shared cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def summary(table: pa.Table) -> pa.Table:
     """The small table a writer hands back to the driver (counts, progress)."""
     return table.select(list(SUMMARY_COLUMNS))
@@ -28,6 +35,7 @@ class AlignActor:
 
     def __init__(self, config: PipelineConfig, input_root: str, shards_dir: str | None = None,
                  annotations: dict | None = None) -> None:
+        _one_thread_per_actor()
         self.preparer = PhotoPreparer(config, input_root=input_root)
         self.shards_dir = Path(shards_dir) if shards_dir else None
         self.annotations = annotations or {}
@@ -46,6 +54,7 @@ class AvatarActor:
     """Shard rows → avatar files and result rows, written as one results part per batch."""
 
     def __init__(self, request: AvatarRequest, config: PipelineConfig, output_dir: str) -> None:
+        _one_thread_per_actor()
         self.request = request
         self.maker = AvatarMaker(config)
         self.output_dir = Path(output_dir)

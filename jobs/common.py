@@ -79,6 +79,12 @@ def consume(batches: Iterable, total: int, description: str) -> tuple[Counter, C
     return statuses, reasons
 
 
+def status_counts(table) -> tuple[Counter, Counter]:
+    """Counts of `status` and of non-empty `reason` in a table of rows."""
+    reasons = Counter(r for r in table.column("reason").to_pylist() if r)
+    return Counter(table.column("status").to_pylist()), reasons
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in REPORTED_PACKAGES:

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora", help="diffusers: LoRA .safetensors (diffusers or kohya naming)")
     parser.add_argument("--ip-adapter", help="diffusers: IP-Adapter folder or .safetensors")
     parser.add_argument("--image-encoder", help="diffusers: IP-Adapter image encoder folder")
+    parser.add_argument("--steps", type=int, default=None, help="diffusers: denoising steps (default 25)")
     parser.add_argument("--low-vram", default="none", choices=("none", "model_offload", "sequential_offload", "vae_tiling"))
     parser.add_argument("--device", default=None, help="torch device for diffusion/FLAME (default: cuda when the actor has a GPU, else cpu)")
     parser.add_argument("--head-engine", default="auto", choices=("auto", "canonical", "flame"))
@@ -57,6 +58,7 @@ def request_from_args(args: argparse.Namespace):
     options = {key: value for key, value in {
         "base_model": args.base_model, "lora": args.lora, "ip_adapter": args.ip_adapter,
         "image_encoder": args.image_encoder, "low_vram": None if args.low_vram == "none" else args.low_vram,
+        "steps": args.steps,
     }.items() if value}
     try:
         return AvatarRequest(
@@ -66,6 +68,18 @@ def request_from_args(args: argparse.Namespace):
         )
     except ValueError as error:
         raise SystemExit(f"Invalid options: {error}") from None
+
+
+def check_engine(request) -> None:
+    """Build the 2D engine once on the driver: its constructor only validates (paths, formats), loads nothing."""
+    if "2d" not in request.modes:
+        return
+    from actors.stylize2d.registry import create_engine
+
+    try:
+        create_engine(request.engine, **request.engine_options)
+    except ValueError as error:
+        raise SystemExit(f"Invalid options for the {request.engine} engine: {error}") from None
 
 
 def config_from_args(args: argparse.Namespace):
@@ -148,6 +162,7 @@ def run(args: argparse.Namespace) -> dict:
     common.check_cluster_args(args)
     request = request_from_args(args)
     config = config_from_args(args)
+    check_engine(request)
     if not args.input.exists():
         raise SystemExit(f"--input {args.input} does not exist.")
     parts_dir = args.output / "results_parts"
@@ -163,8 +178,7 @@ def run(args: argparse.Namespace) -> dict:
         common.consume(dataset.iter_batches(batch_format="numpy", batch_size=None), pending, "Generating")
 
     results = merge_results(parts_dir, args.output / "results.parquet")
-    statuses = common.Counter(results.column("status").to_pylist())
-    reasons = common.Counter(r for r in results.column("reason").to_pylist() if r)
+    statuses, reasons = common.status_counts(results)
     manifest = common.write_manifest(
         args.output / "manifest.json", job="generate", parameters=vars(args), statuses=statuses, reasons=reasons,
         started=started, extra={"request": request.to_dict(), "skipped_as_done": len(done)},

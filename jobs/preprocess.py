@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> dict:
     from dataset.shards import read_shards
 
     table = read_shards(shards_dir, columns=["status", "reason"])
+    all_statuses, all_reasons = common.status_counts(table)
     manifest = common.write_manifest(
-        args.output / "manifest.json", job="preprocess", parameters=vars(args),
-        statuses=common.Counter(table.column("status").to_pylist()),
-        reasons=common.Counter(r for r in table.column("reason").to_pylist() if r), started=started,
+        args.output / "manifest.json", job="preprocess", parameters=vars(args), statuses=all_statuses,
+        reasons=all_reasons, started=started,
         extra={"skipped_as_done": skipped, "this_run": {"counts": dict(statuses), "reasons": dict(reasons)}},
     )
     log.info("Shards in %s: %s", shards_dir, manifest["counts"])

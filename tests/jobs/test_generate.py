@@ -122,3 +122,31 @@ def test_killed_driver_resumes_without_recomputing(tmp_path, package_photos):
     assert recomputed == {}, "finished items were generated again"
     assert sorted(per_source) == sorted(list_inputs(photos))
     assert pq.read_table(output / "results.parquet").num_rows == total
+
+
+@pytest.mark.slow
+def test_generate_with_the_diffusers_engine_on_a_tiny_pipeline(tmp_path, package_photos, ray_cluster):
+    """The job's diffusers path end to end: user weights from a local folder, a LoRA, one row per input."""
+    from diffusers import UNet2DConditionModel
+
+    from tests.tiny_sd import build_tiny_sd, make_tiny_lora
+
+    base = build_tiny_sd(tmp_path / "sd")
+    lora = make_tiny_lora(UNet2DConditionModel.from_pretrained(base / "unet"), tmp_path / "lora.safetensors", seed=3)
+    photos = write_photos(tmp_path / "photos", {"astronaut": package_photos["astronaut"]})
+    output = tmp_path / "out"
+    assert generate.main(["--input", str(photos), "--output", str(output), "--modes", "2d", "--style", "anime",
+                          "--engine", "diffusers", "--base-model", str(base), "--lora", str(lora), "--steps", "2",
+                          "--size", "256", "--device", "cpu", "--num-actors", "1", "--no-report"]) == 0
+    row = pq.read_table(output / "results.parquet").to_pylist()[0]
+    assert row["status"] == "ok", row["detail"]
+    assert row["engine"] == "diffusers"
+    image = cv2.imread(str(output / row["avatar_paths"][0]))
+    assert image.shape == (256, 256, 3)
+    assert row["ita_out"][0] is not None
+
+
+def test_diffusers_engine_without_weights_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="missing"):
+        generate.main(["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--modes", "2d",
+                       "--engine", "diffusers", "--base-model", str(tmp_path / "missing")])
