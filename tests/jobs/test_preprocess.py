@@ -139,7 +139,9 @@ def test_ray_job_submit_to_a_real_head(tmp_path):
     ray_temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs_port}", "--num-cpus=2",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--disable-usage-stats",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+         # Another Ray on this machine (the session fixture's) already holds the agent's default port.
+         f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats",
          f"--temp-dir={ray_temp}"],
         env=job_env(), stdout=open(tmp_path / "head.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -156,7 +158,7 @@ def test_ray_job_submit_to_a_real_head(tmp_path):
         assert wait_for(dashboard_up, timeout=120), (tmp_path / "head.log").read_text()[-3000:]
         command = [ray_bin, "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
                    "python", "-m", "jobs.preprocess", "--input", str(photos), "--output", str(output), "--num-actors", "1"]
-        for _ in range(30):  # the dashboard answers a little before its job agent does
+        for _ in range(20):  # the dashboard answers a little before its job agent does
             submit = subprocess.run(command, env=job_env(), capture_output=True, text=True, timeout=600)
             text = submit.stdout + submit.stderr
             if "No available agent to submit job" not in text:
