@@ -49,6 +49,19 @@ def connect(address: str | None = None) -> None:
     ray.data.DataContext.get_current().enable_progress_bars = True
 
 
+def absolute_paths(args: argparse.Namespace, *names: str) -> None:
+    """Make path arguments absolute on the driver: Ray workers do not share its working directory.
+
+    Values that are not existing local paths (a Hugging Face repo id for --base-model) are left as
+    they are, except for outputs (which may not exist yet), named with a trailing `!`.
+    """
+    for name in names:
+        must, name = name.endswith("!"), name.rstrip("!")
+        value = getattr(args, name)
+        if value and (must or os.path.exists(value)):
+            setattr(args, name, type(value)(os.path.abspath(value)) if isinstance(value, Path) else os.path.abspath(value))
+
+
 def check_cluster_args(args: argparse.Namespace) -> None:
     if args.num_actors < 1:
         raise SystemExit("--num-actors must be at least 1.")

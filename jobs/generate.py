@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> dict:
 
     started = time.time()
     common.check_cluster_args(args)
+    common.absolute_paths(args, "input!", "output!", "base_model", "lora", "ip_adapter", "image_encoder", "flame",
+                          "flame_embedding", "flame_texture")
     request = request_from_args(args)
     config = config_from_args(args)
     check_engine(request)

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> dict:
 
     started = time.time()
     common.check_cluster_args(args)
+    common.absolute_paths(args, "input!", "output!")
     if not args.input.exists():
         raise SystemExit(f"--input {args.input} does not exist.")
     shards_dir = args.output / "shards"
@@ -62,8 +63,9 @@ def run(args: argparse.Namespace) -> dict:
     annotations = None
     if args.imfdb:
         from dataset.imfdb import imfdb_annotations_by_path
+        from dataset.sources import canonical_path
 
-        annotations = imfdb_annotations_by_path(args.input)
+        annotations = imfdb_annotations_by_path(canonical_path(args.input))  # keyed like list_inputs' sources
     statuses, reasons = common.Counter(), common.Counter()
     if todo:
         common.connect(args.address)

@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> dict:
     from jobs import common
 
     started = time.time()
+    common.absolute_paths(args, "shards!", "output!", "base_model")
     config = config_from_args(args)
     try:
         row_filter = RowFilter(min_face_size=args.min_face_size, max_yaw=args.max_yaw)

@@ -383,3 +383,21 @@ def test_cli_parse_writes_parquet(tmp_path, imfdb_root, capsys):
 def test_cli_parse_of_a_missing_root_exits_2(tmp_path, capsys):
     assert imfdb_main(["parse", "--root", str(tmp_path / "nope"), "--output", str(tmp_path / "o.parquet")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_downloaded_imfdb_through_the_preprocess_job(tmp_path, server, imfdb_zip, ray_cluster, monkeypatch):
+    """Download → extract → `jobs.preprocess --imfdb` (relative paths): rows carry the annotation columns."""
+    from dataset.shards import read_shards
+    from jobs import preprocess
+
+    monkeypatch.chdir(tmp_path)
+    config = _config(tmp_path, _url(server), hashlib.sha256(imfdb_zip).hexdigest())
+    assert imfdb_main(["download", "--dest", "imfdb", "--config", str(config), "--quiet"]) == 0
+    assert preprocess.main(["--input", "imfdb/IMFDB_final", "--output", "shards_out", "--imfdb",
+                            "--num-actors", "1"]) == 0
+    rows = read_shards(tmp_path / "shards_out" / "shards").to_pylist()
+    images = {Path(row["source"]).name: row for row in rows if row["source"].endswith(".jpg")}
+    assert sorted(images) == sorted(name for names in IMAGES.values() for name in names)
+    assert all(row["actor"] == name.split("_")[0] and row["movie"] for name, row in images.items())
+    assert images["Kajol_1.jpg"]["expression"] and images["Kajol_1.jpg"]["gender"]
+    assert images["Mohanlal_2.jpg"]["expression"] is None  # no annotation line: folder columns only
