@@ -71,6 +71,11 @@ def check_cluster_args(args: argparse.Namespace) -> None:
         raise SystemExit("--batch-size must be at least 1.")
 
 
+def effective_batch_size(count: int, num_actors: int, batch_size: int) -> int:
+    """The batch size, shrunk for small jobs so that every actor of the pool gets a share."""
+    return max(1, min(batch_size, -(-count // max(num_actors, 1))))
+
+
 def num_blocks(count: int, num_actors: int, batch_size: int) -> int:
     """Enough blocks that every actor of the pool gets work, not so many that overhead dominates."""
     return max(1, min(count, max(num_actors * 4, -(-count // max(batch_size, 1)))))

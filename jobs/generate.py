@@ -133,6 +133,7 @@ def build_plan(args: argparse.Namespace, request, config, done: set[str]):
         if done:
             dataset = dataset.map_batches(_drop_sources(done), batch_format="pyarrow")
         pending = total - len(done)
+        args.batch_size = common.effective_batch_size(pending, args.num_actors, args.batch_size)
     else:
         from dataset.sources import list_inputs, printable_source
 
@@ -140,6 +141,7 @@ def build_plan(args: argparse.Namespace, request, config, done: set[str]):
         pending = len(sources)
         if not sources:
             return None, 0
+        args.batch_size = common.effective_batch_size(pending, args.num_actors, args.batch_size)
         dataset = ray.data.from_items([{"source": s} for s in sources],
                                       override_num_blocks=common.num_blocks(len(sources), args.num_actors, args.batch_size))
         dataset = dataset.map_batches(
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace) -> dict:
     statuses, reasons = common.status_counts(results)
     manifest = common.write_manifest(
         args.output / "manifest.json", job="generate", parameters=vars(args), statuses=statuses, reasons=reasons,
-        started=started, extra={"request": request.to_dict(), "skipped_as_done": len(done)},
+        started=started, extra={"request": request.to_dict(), "skipped_as_done": len(done), "started_at": started},
     )
     if not args.no_report:
         from dataset.report import write_report

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> dict:
     if todo:
         common.connect(args.address)
         config = PipelineConfig()
+        args.batch_size = common.effective_batch_size(len(todo), args.num_actors, args.batch_size)
         dataset = ray.data.from_items([{"source": s} for s in todo],
                                       override_num_blocks=common.num_blocks(len(todo), args.num_actors, args.batch_size))
         dataset = dataset.map_batches(
