@@ -61,7 +61,8 @@ class AvatarActor:
         self.parts_dir = self.output_dir / "results_parts"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from dataset.results import results_to_table, write_table_atomic
+        from dataset.results import results_to_table
+        from dataset.shards import write_table_atomic
 
         rows = self.maker.make(batch.to_pylist(), self.request, self.output_dir)
         table = results_to_table(rows)

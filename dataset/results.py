@@ -6,13 +6,13 @@ knows exactly which inputs are done; `merge_results` writes the single table use
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset.schema import RESULTS_SCHEMA
+from dataset.shards import write_table_atomic
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +20,6 @@ log = logging.getLogger(__name__)
 def results_to_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist([{name: row.get(name) for name in RESULTS_SCHEMA.names} for row in rows],
                                 schema=RESULTS_SCHEMA)
-
-
-def write_table_atomic(table: pa.Table, path: Path) -> None:
-    """Write atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
 
 
 def read_parts(parts_dir: Path, columns: list[str] | None = None) -> pa.Table:

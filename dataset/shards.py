@@ -245,18 +245,24 @@ def conform(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
 
 def write_shard(rows: Iterable[dict] | pa.Table, path: str | os.PathLike) -> Path:
     """Write rows (or a `SHARD_SCHEMA` table) to `path` atomically; returns the path."""
-    import pyarrow.parquet as pq
-
     path = Path(path)
     if path.suffix != ".parquet":
         raise ValueError(f"Shard path must end in .parquet, got {path.name!r}.")
     if path.name.startswith("."):
         raise ValueError(f"Shard name must not be hidden (hidden names are temporary files): {path.name!r}.")
     table = conform(rows) if isinstance(rows, pa.Table) else rows_to_table(rows)
+    return write_table_atomic(parquet_ready(table), path)
+
+
+def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write `table` to `path` through a hidden temporary file and a rename: readers never see half a file."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        pq.write_table(parquet_ready(table), temporary)
+        pq.write_table(table, temporary)
         os.replace(temporary, path)
     finally:
         if temporary.exists():

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     check_output(config)
     config.output_path.mkdir(parents=True, exist_ok=True)
 
-    _connect(args.address)
+    common.connect(args.address)
     examples, counts = load_examples(folder, config, row_filter, args.caption_template, args.balance_mst)
     log.info("Training rows: %s", dict(counts))
     if not examples:
@@ -182,13 +182,6 @@ def run(args: argparse.Namespace) -> dict:
                "result": {k: v for k, v in result.items() if k != "losses"}},
     )
     return result
-
-
-def _connect(address: str | None) -> None:
-    """Join the cluster at `address` / $RAY_ADDRESS (`ray job submit`), else start a local Ray."""
-    from jobs import common
-
-    common.connect(address)
 
 
 def main(argv: list[str] | None = None) -> int:
