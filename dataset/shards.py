@@ -25,7 +25,7 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from dataset.reasons import Reason, Status
 from dataset.schema import IMFDB_COLUMNS, NUM_LANDMARKS, SHARD_SCHEMA, empty_row
 from dataset.sources import printable_source

@@ -13,7 +13,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.metrics.skin_tone import MST_LAB, skin_pixels_lab, skin_tone
 from actors.stylize2d.skin_region import skin_region
 

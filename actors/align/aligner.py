@@ -17,7 +17,7 @@ import numpy as np
 
 from actors.align.anchors import METHODS, anchor_points, source_to_crop, template_points
 from actors.align.detection import Detection, detect_faces
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.align.mesh import fit_landmarks
 from actors.align.pose import head_pose
 from actors.align.skin_mask import skin_mask_from_landmarks

@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..align.face import AlignedFace
+from dataset.face import AlignedFace
 from ..align.template import LEFT_IRIS, RIGHT_IRIS
 from .canonical import NUM_VERTICES, CanonicalMeshLoader
 from .head_template import HeadTemplate, build_head_template

@@ -15,7 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..align.face import AlignedFace
+from dataset.face import AlignedFace
 from ..request import AvatarRequest
 from .bake import TextureBaker
 from .export import encode_png, write_glb, write_obj

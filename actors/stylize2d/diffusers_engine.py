@@ -43,7 +43,7 @@ from actors.stylize2d.diffusers_weights import (
 )
 
 if TYPE_CHECKING:
-    from actors.align.face import AlignedFace
+    from dataset.face import AlignedFace
     from actors.request import AvatarRequest
     from actors.stylize2d.protocol import StylizedImage
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from actors.align.face import AlignedFace
+    from dataset.face import AlignedFace
     from actors.request import AvatarRequest
 
 

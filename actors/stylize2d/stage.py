@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.request import AvatarRequest
 from actors.stylize2d.protocol import StylizedImage, Stylizer
 from actors.stylize2d.tone_guard import guard_tone

@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.align.skin_mask import skin_mask_from_landmarks
 from actors.metrics.skin_tone import ita_from_lab, mst_from_lab, skin_pixels_lab
 from actors.stylize2d.protocol import StylizedImage

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from dataset.reasons import Reason, Status
 from dataset.schema import NUM_LANDMARKS, SHARD_SCHEMA
 from dataset.shards import (

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.reconstruct3d.mesh import HeadMesh
 
 if TYPE_CHECKING:

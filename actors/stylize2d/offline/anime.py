@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, eyes, lines, regions
 from actors.stylize2d.offline.filters import (
     band_lightness, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, two_tone, wide_blur,

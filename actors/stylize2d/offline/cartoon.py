@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, lines
 from actors.stylize2d.offline.filters import (
     assign, band_lightness, flatten, kmeans_lab, median_lab, remove_specks, sample_pixels, to_float, to_lab,

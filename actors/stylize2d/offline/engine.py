@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.request import STYLES, AvatarRequest
 from actors.stylize2d.protocol import StylizedImage
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, regions
 from actors.stylize2d.offline.filters import blend, to_float, to_lab, to_rgb, to_uint8
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, lines, regions
 from actors.stylize2d.offline.filters import (
     flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, xdog_lines,

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from actors.align.face import AlignedFace
+from dataset.face import AlignedFace
 from actors.reconstruct3d.flame import FlameHeadEngine, UnsafePickleError
 from actors.reconstruct3d.flame.safe_pickle import FlameFileError
 from actors.reconstruct3d.flame.synthetic import random_parameters, synthetic_landmarks
