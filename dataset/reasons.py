@@ -21,8 +21,9 @@ class Reason(str, Enum):
     UNSUPPORTED_FORMAT = "unsupported_format"  # an image format we have no decoder for (HEIC, SVG)
     TRUNCATED = "truncated"  # an image whose data ends early
     TOO_SMALL = "too_small"  # smaller than the minimum side length
-    TOO_LARGE = "too_large"  # more pixels than the decompression-bomb guard allows
-    UNSAFE_PATH = "unsafe_path"  # an archive member that would escape its folder, or a link
+    TOO_LARGE = "too_large"  # more pixels, bytes or inflated metadata than the decompression-bomb guards allow
+    DECODE_LIMIT = "decode_limit"  # decoding would take (or took) more time or memory than its budget (scan bombs)
+    UNSAFE_PATH = "unsafe_path"  # a name that may not be used: escapes its folder, a link, a special file, a NUL byte
     # Faces.
     NO_FACE = "no_face"
     FACE_TOO_SMALL = "face_too_small"

@@ -60,7 +60,8 @@ def inspect_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> UploadInf
             f"The bytes are not a supported image; send one of {', '.join(SUPPORTED_TYPES)} (the file name is ignored).",
         )
     media_type, extension, pil_format = sniffed
-    width, height = _header_size(data, pil_format)
+    readings = _check_structure(data)
+    width, height = max([_header_size(data, pil_format), *readings], key=lambda size: size[0] * size[1])
     if width * height > max_pixels:
         raise UploadRejected(
             422,
@@ -68,6 +69,20 @@ def inspect_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> UploadInf
             f"The image header declares {width}x{height} = {width * height} pixels; the limit is {max_pixels}.",
         )
     return UploadInfo(media_type, extension, width, height)
+
+
+def _check_structure(data: bytes) -> tuple[tuple[int, int], ...]:
+    """The decoding guard's header checks (`dataset.image_checks`): scan bombs, chunk bombs (422 with the
+    guard's reason code: `too_large`, `decode_limit`, ...); returns every size a decoder may read."""
+    import sys
+
+    from dataset.image_checks import inspect_image
+    from dataset.reasons import InputRejected
+
+    try:
+        return inspect_image(data, max_pixels=sys.maxsize, min_side=1).sizes  # sizes are judged by the caller
+    except InputRejected as rejected:
+        raise UploadRejected(422, rejected.reason.value, f"The photo was refused before decoding: {rejected.detail}.") from None
 
 
 def _header_size(data: bytes, pil_format: str) -> tuple[int, int]:
@@ -80,6 +95,8 @@ def _header_size(data: bytes, pil_format: str) -> tuple[int, int]:
     except Image.DecompressionBombError as error:  # Pillow's own hard limit, far above ours
         raise UploadRejected(422, Reason.TOO_LARGE.value, f"The image header declares too many pixels ({error}).") from None
     except Exception as error:  # noqa: BLE001 - any header parse failure means an unreadable file
+        from dataset.decode import safe_error_text  # never quotes the file's bytes
+
         raise UploadRejected(
-            422, Reason.UNREADABLE.value, f"The {pil_format} header cannot be read: {type(error).__name__}: {error}"
+            422, Reason.UNREADABLE.value, f"The {pil_format} header cannot be read: {safe_error_text(error)}"
         ) from None

@@ -426,3 +426,48 @@ def test_mutated_files_only_ever_decode_or_raise_input_rejected(fmt):
             assert isinstance(error.reason, Reason) and error.detail
         else:
             assert decoded.dtype == np.uint8 and decoded.ndim == 3 and decoded.shape[2] == 3
+
+
+# ------------------------------------------------------------------------------ no echoed contents
+
+_MARKER = b"QZXJWKVBPYMD"
+
+
+def _quotes_marker(detail: str) -> bool:
+    text = _MARKER.decode()
+    return any(text[i : i + 4] in detail for i in range(len(text) - 3))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
+def test_details_never_quote_the_files_bytes(fmt):
+    rng = np.random.default_rng(99)
+    original = _save(Image.fromarray(_rgb(48, 64)), fmt)
+    variants = [original[:12] + _MARKER * 8, original[:40] + _MARKER * 8, _MARKER * 8]
+    for _ in range(80):
+        data = bytearray(original)
+        at = int(rng.integers(0, len(data) - len(_MARKER)))
+        data[at : at + len(_MARKER)] = _MARKER
+        variants.append(bytes(data[: int(rng.integers(at + len(_MARKER), len(data) + 1))]))
+    for data in variants:
+        try:
+            decode_image(data)
+        except InputRejected as error:
+            assert not _quotes_marker(error.detail), error.detail
+
+
+def test_safe_error_text_drops_quoted_bytes_and_keeps_the_message():
+    from dataset.decode import safe_error_text
+
+    text = safe_error_text(SyntaxError("broken PNG file (chunk b'QZXJ')"))
+    assert text.startswith("SyntaxError: broken PNG file") and "QZXJ" not in text
+    assert "SECRET" not in safe_error_text(OSError("cannot identify <_io.BytesIO 'SECRET'>\nsecond line SECRET"))
+    assert len(safe_error_text(ValueError("x" * 500))) < 140
+    assert safe_error_text(MemoryError()) == "MemoryError"
+
+
+def test_png_chunk_bombs_are_too_large_before_and_after_the_image_data():
+    from tests.corpus import png_chunk_bomb
+
+    for kind, after in ((b"iCCP", False), (b"zTXt", False), (b"zTXt", True), (b"iTXt", True)):
+        error = _reject(png_chunk_bomb(_rgb(), kind, after_idat=after))
+        assert error.reason is Reason.TOO_LARGE, (kind, after)

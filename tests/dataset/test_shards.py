@@ -10,12 +10,11 @@ import pytest
 
 from dataset.face import AlignedFace
 from dataset.reasons import Reason, Status
+from dataset.images import decode_png, encode_png
 from dataset.schema import NUM_LANDMARKS, SHARD_SCHEMA
 from dataset.shards import (
-    decode_png,
     done_ids,
     done_sources,
-    encode_png,
     face_to_row,
     parquet_ready,
     pending_sources,

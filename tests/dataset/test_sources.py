@@ -10,6 +10,7 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dataset.reasons import InputRejected, Reason
@@ -164,13 +165,13 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
 def test_zip_members_are_sources(tmp_path):
     archive = _zip(tmp_path / "batch.zip", {"z/2.jpg": b"two", "a/1.jpg": b"one", "__MACOSX/a/._1.jpg": b"x", "a/.hidden": b"h"})
     sources = list_inputs(archive)
-    assert sources == [f"{archive}!a/1.jpg", f"{archive}!z/2.jpg"]
+    assert sources == [f"{archive}//a/1.jpg", f"{archive}//z/2.jpg"]
     with InputReader() as reader:
         assert [reader.read(s) for s in sources] == [b"one", b"two"]
 
 
 @pytest.mark.parametrize("suffix, mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz")])
-def test_tar_members_are_sources(tmp_path, suffix, mode):
+def test_tar_members_are_sources_in_archive_order(tmp_path, suffix, mode):
     archive = tmp_path / f"batch{suffix}"
     with tarfile.open(archive, mode) as bundle:
         for name, data in {"x/b.jpg": b"bee", "x/a.jpg": b"ay"}.items():
@@ -178,17 +179,18 @@ def test_tar_members_are_sources(tmp_path, suffix, mode):
             info.size = len(data)
             bundle.addfile(info, io.BytesIO(data))
     sources = list_inputs(archive)
-    assert sources == [f"{archive}!x/a.jpg", f"{archive}!x/b.jpg"]
+    assert sources == [f"{archive}//x/b.jpg", f"{archive}//x/a.jpg"]  # as stored: read in one pass
     with InputReader() as reader:
-        assert [reader.read(s) for s in sources] == [b"ay", b"bee"]
+        assert [reader.read(s) for s in sources] == [b"bee", b"ay"]
+        assert reader.read(sources[0]) == b"bee"  # reading behind the stream position still works
 
 
 def test_unsafe_zip_member_names_are_refused(tmp_path):
     archive = _zip(tmp_path / "evil.zip", {"../evil.jpg": b"e", "/etc/abs.jpg": b"a", "C:\\win.jpg": b"w", "ok.jpg": b"ok"})
     with InputReader() as reader:
         for member in ("../evil.jpg", "/etc/abs.jpg", "C:\\win.jpg"):
-            assert _reject(reader, f"{archive}!{member}").reason is Reason.UNSAFE_PATH
-        assert reader.read(f"{archive}!ok.jpg") == b"ok"
+            assert _reject(reader, f"{archive}//{member}").reason is Reason.UNSAFE_PATH
+        assert reader.read(f"{archive}//ok.jpg") == b"ok"
 
 
 def test_zip_symlink_member_is_refused(tmp_path):
@@ -198,7 +200,7 @@ def test_zip_symlink_member_is_refused(tmp_path):
         info.create_system = 3
         info.external_attr = (0o120777 << 16)
         bundle.writestr(info, "/etc/passwd")
-    error = _reject(f"{archive}!link.jpg")
+    error = _reject(f"{archive}//link.jpg")
     assert error.reason is Reason.UNSAFE_PATH and "symbolic link" in error.detail
 
 
@@ -224,7 +226,7 @@ def test_zip_member_claiming_1gb_is_refused_from_its_header_without_reading(tmp_
     archive.write_bytes(bytes(data))
     tracemalloc.start()
     try:
-        error = _reject(f"{archive}!big.jpg")
+        error = _reject(f"{archive}//big.jpg")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -240,7 +242,7 @@ def test_zip_member_whose_header_understates_its_size_is_never_returned(tmp_path
         info = reader._archive(str(archive)).infos["zeros.jpg"]
         info.file_size = 10  # the header lies low: reading stops at 10 bytes and the CRC check fails
         with pytest.raises(InputRejected) as caught:
-            reader.read(f"{archive}!zeros.jpg")
+            reader.read(f"{archive}//zeros.jpg")
     assert caught.value.reason is Reason.UNREADABLE
 
 
@@ -250,7 +252,7 @@ def test_tar_member_larger_than_max_bytes_is_too_large(tmp_path):
         info = tarfile.TarInfo("big.jpg")
         info.size = 5000
         bundle.addfile(info, io.BytesIO(b"\0" * 5000))
-    error = _reject(f"{archive}!big.jpg", max_bytes=4000)
+    error = _reject(f"{archive}//big.jpg", max_bytes=4000)
     assert error.reason is Reason.TOO_LARGE
 
 
@@ -260,21 +262,21 @@ def test_broken_zip_member_is_unreadable(tmp_path):
         bundle.writestr("photo.jpg", b"original bytes here")
     data = archive.read_bytes().replace(b"original bytes here", b"tampered bytes here")
     archive.write_bytes(data)
-    error = _reject(f"{archive}!photo.jpg")
-    assert error.reason is Reason.UNREADABLE and "photo.jpg" in error.detail
+    error = _reject(f"{archive}//photo.jpg")
+    assert error.reason is Reason.UNREADABLE and "BadZipFile" in error.detail
 
 
 def test_missing_member_and_missing_archive_are_unreadable(tmp_path):
     archive = _zip(tmp_path / "a.zip", {"x.jpg": b"x"})
-    assert _reject(f"{archive}!nope.jpg").reason is Reason.UNREADABLE
-    assert _reject(f"{tmp_path}/gone.zip!x.jpg").reason is Reason.UNREADABLE
+    assert _reject(f"{archive}//nope.jpg").reason is Reason.UNREADABLE
+    assert _reject(f"{tmp_path}/gone.zip//x.jpg").reason is Reason.UNREADABLE
 
 
 def test_unopenable_archive_lists_one_unreadable_source(tmp_path):
     archive = tmp_path / "corrupt.zip"
     archive.write_bytes(b"PK\x03\x04 this is not really a zip")
-    assert list_inputs(archive) == [f"{archive}!"]
-    error = _reject(f"{archive}!")
+    assert list_inputs(archive) == [f"{archive}//"]
+    error = _reject(f"{archive}//")
     assert error.reason is Reason.UNREADABLE
 
 
@@ -288,10 +290,10 @@ def test_damaged_tar_keeps_its_good_members_and_adds_an_unreadable_marker(tmp_pa
     data = archive.read_bytes()
     archive.write_bytes(data[: 512 + 3072 + 512 + 1000])  # cut inside the second member's data
     sources = list_inputs(archive)
-    assert sources[-1] == f"{archive}!"
+    assert sources[-1] == f"{archive}//"
     with InputReader() as reader:
-        assert reader.read(f"{archive}!p0.jpg") == b"\0" * 3000
-        error = _reject(reader, f"{archive}!")
+        assert reader.read(f"{archive}//p0.jpg") == b"\0" * 3000
+        error = _reject(reader, f"{archive}//")
         assert error.reason is Reason.UNREADABLE and "damaged" in error.detail
 
 
@@ -317,26 +319,26 @@ def test_reader_keeps_a_bounded_lru_of_open_archives(tmp_path):
     second = _zip(tmp_path / "2.zip", {"a.jpg": b"2"})
     with InputReader(max_open_archives=1) as reader:
         for _ in range(3):
-            assert reader.read(f"{first}!a.jpg") == b"1"
-            assert reader.read(f"{second}!a.jpg") == b"2"
+            assert reader.read(f"{first}//a.jpg") == b"1"
+            assert reader.read(f"{second}//a.jpg") == b"2"
             assert len(reader._archives) == 1
 
 
 def test_reader_reopens_an_archive_replaced_on_disk(tmp_path):
     archive = _zip(tmp_path / "r.zip", {"a.jpg": b"old"})
     with InputReader() as reader:
-        assert reader.read(f"{archive}!a.jpg") == b"old"
+        assert reader.read(f"{archive}//a.jpg") == b"old"
         _zip(tmp_path / "r.zip", {"a.jpg": b"newer"})
-        assert reader.read(f"{archive}!a.jpg") == b"newer"
+        assert reader.read(f"{archive}//a.jpg") == b"newer"
 
 
 def test_reader_pickles_without_open_archives(tmp_path):
     archive = _zip(tmp_path / "p.zip", {"a.jpg": b"x"})
     reader = InputReader(root=tmp_path, max_bytes=123)
-    reader.read(f"{archive}!a.jpg")
+    reader.read(f"{archive}//a.jpg")
     clone = pickle.loads(pickle.dumps(reader))
     assert clone.max_bytes == 123 and clone.root == reader.root and not clone._archives
-    assert clone.read(f"{archive}!a.jpg") == b"x"
+    assert clone.read(f"{archive}//a.jpg") == b"x"
     reader.close()
 
 
@@ -359,7 +361,7 @@ def test_list_file_resolves_relative_entries_expands_folders_and_archives(tmp_pa
         "\n"
         "photos\n"
         "more.zip\n"
-        f"{archive}!m.jpg\n"  # already listed through the archive: kept once
+        f"{archive}//m.jpg\n"  # already listed through the archive: kept once
         "missing.jpg\n"
         "single.jpg\n",
         encoding="utf-8",
@@ -367,7 +369,7 @@ def test_list_file_resolves_relative_entries_expands_folders_and_archives(tmp_pa
     sources = list_inputs(listing)
     assert sources[0] == str(tmp_path / "single.jpg")
     assert sources[1 : 1 + len(list_inputs(folder))] == list_inputs(folder)
-    assert f"{archive}!m.jpg" in sources and sources.count(f"{archive}!m.jpg") == 1
+    assert f"{archive}//m.jpg" in sources and sources.count(f"{archive}//m.jpg") == 1
     assert sources[-1] == str(tmp_path / "missing.jpg")  # kept: it becomes an unreadable row
     assert len(sources) == len(set(sources))
 
@@ -384,3 +386,128 @@ def test_printable_source_escapes_non_utf8_names():
     raw = os.fsdecode(b"/p/caf\xe9.jpg")
     assert printable_source(raw) == "/p/caf\\xe9.jpg"
     printable_source(raw).encode("utf-8")
+
+
+# ------------------------------------------------------------------------- names and addresses
+
+
+def test_printable_source_is_one_to_one_and_reversible():
+    from dataset.sources import source_from_printable
+
+    rng = np.random.default_rng(13)
+    alphabet = ["a", "/", "\\", "x", "f", "0", "\n", "\x00", "\x1b", "\x7f", "\x85", "\u202e", "\u200d", "क",
+                "\udcff", "\udc80", "\ud800", "!", "é"]
+    seen: dict[str, str] = {}
+    for _ in range(3000):
+        source = "".join(rng.choice(alphabet, size=int(rng.integers(0, 8))))
+        text = printable_source(source)
+        assert seen.setdefault(text, source) == source, "two sources share a printable form"
+        assert source_from_printable(text) == source
+        text.encode("utf-8")
+        assert "\n" not in text and "\x1b" not in text and "\u202e" not in text
+    assert printable_source("/p/फोटो\u200d.jpg") == "/p/फोटो\u200d.jpg"  # Indic text and joiners stay readable
+
+
+@pytest.mark.parametrize("text", ["a\\", "\\q", "\\x41", "new\nline", "\\u0041"])
+def test_source_from_printable_refuses_text_printable_source_cannot_produce(text):
+    from dataset.sources import source_from_printable
+
+    with pytest.raises(ValueError):
+        source_from_printable(text)
+
+
+def test_member_address_splits_at_the_first_double_slash():
+    assert split_source("/data/a.zip//photos/x.jpg") == ("/data/a.zip", "photos/x.jpg")
+    assert split_source("/data/a.zip//dir//x!.jpg") == ("/data/a.zip", "dir//x!.jpg")
+    assert split_source("/data/a.zip//") == ("/data/a.zip", "")  # the damage marker
+    assert split_source("/data/pack.zip!member.jpg") == ("/data/pack.zip!member.jpg", None)
+    assert split_source("//host/a.jpg") == ("//host/a.jpg", None)  # POSIX keeps a leading //
+    assert split_source("//host/a.tar//m.jpg") == ("//host/a.tar", "m.jpg")
+
+
+def test_list_entries_an_existing_path_wins_over_an_address(tmp_path):
+    folder = tmp_path / "odd.zip"  # a folder that looks like an archive
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(b"file in a folder")
+    _zip(tmp_path / "real.zip", {"m.jpg": b"member", "other.jpg": b"not named"})
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("odd.zip//x.jpg\nreal.zip//m.jpg\nmissing.zip//m.jpg\n")
+    sources = list_inputs(listing)
+    assert sources == [str(folder / "x.jpg"), f"{tmp_path}/real.zip//m.jpg", f"{tmp_path}/missing.zip//m.jpg"]
+    with InputReader() as reader:
+        assert [reader.read(s) for s in sources[:2]] == [b"file in a folder", b"member"]
+        assert _reject(reader, sources[2]).reason is Reason.UNREADABLE
+
+
+def test_details_name_neither_paths_nor_contents(tmp_path):
+    secret_dir = tmp_path / "SECRETDIR"
+    secret_dir.mkdir()
+    archive = _zip(secret_dir / "a.zip", {"../evil.jpg": b"x"})
+    with InputReader() as reader:
+        details = [_reject(reader, s).detail for s in (str(secret_dir / "gone.jpg"), str(secret_dir),
+                                                          f"{archive}//../evil.jpg", f"{archive}//nope.jpg")]
+    assert all("SECRETDIR" not in d and "evil" not in d for d in details), details
+
+
+# -------------------------------------------------------------------------------- archives (more)
+
+
+def test_a_repeated_name_reads_its_first_copy_in_zip_and_tar(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        archive = _zip(tmp_path / "dup.zip", {})
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("a.jpg", b"first")
+            bundle.writestr("a.jpg", b"second")
+    tar = tmp_path / "dup.tar.gz"
+    with tarfile.open(tar, "w:gz") as bundle:
+        for data in (b"first", b"second"):
+            info = tarfile.TarInfo("a.jpg")
+            info.size = len(data)
+            bundle.addfile(info, io.BytesIO(data))
+    for path in (archive, tar):
+        (source,) = list_inputs(path)
+        assert read_bytes(source) == b"first"
+
+
+def test_tar_reader_keeps_headers_not_data(tmp_path):
+    archive = tmp_path / "many.tar"
+    with tarfile.open(archive, "w") as bundle:
+        for index in range(200):
+            info = tarfile.TarInfo(f"p{index:03d}.jpg")
+            info.size = 10_000
+            bundle.addfile(info, io.BytesIO(bytes([index % 256]) * 10_000))
+    sources = list_inputs(archive)
+    with InputReader() as reader:
+        assert reader.read(sources[150]) == bytes([150]) * 10_000
+        handle = reader._archives[str(archive)]
+        assert len(handle.headers) == 151 and not handle.tar.members  # stopped at the member; tarfile's list emptied
+        assert reader.read(sources[3]) == bytes([3]) * 10_000  # behind the stream: a seek back
+        assert [reader.read(s)[0] for s in sources[151:]] == list(range(151, 200))
+
+
+# ------------------------------------------------------------------------- preprocess outputs
+
+
+def test_is_preprocess_output_needs_a_readable_manifest_object(tmp_path):
+    import json
+
+    from dataset.shards import read_shards
+    from dataset.sources import is_preprocess_output
+
+    assert not is_preprocess_output(tmp_path / "nope")
+    assert not is_preprocess_output(tmp_path)  # no manifest
+    manifest = tmp_path / "manifest.json"
+    for text in ('["preprocess"]', '{"job": "Preprocess"}', '"preprocess"', " " * (17 << 20)):
+        manifest.write_text(text)
+        assert not is_preprocess_output(tmp_path), text[:20]
+    manifest.write_text(json.dumps({"job": "preprocess"}))
+    assert is_preprocess_output(tmp_path) and is_preprocess_output(str(tmp_path))
+    assert not is_preprocess_output(manifest)  # a file is not an output folder
+    manifest.unlink()
+    os.mkfifo(manifest)
+    assert not is_preprocess_output(tmp_path)  # never blocks on a FIFO
+    (tmp_path / "shards").mkdir()
+    assert read_shards(tmp_path / "shards").num_rows == 0
