@@ -21,6 +21,9 @@ Shards (`DIR/shards/*.parquet`, written by `jobs.preprocess`): one row per input
 | ita | float32 | skin ITA° of the crop |
 | mst | int8 | Monk Skin Tone 1..10 |
 | ms_align | float32 | time spent reading, decoding and aligning this input, milliseconds |
+| eye_distance_px | float32 | face size the aligner saw: eye distance in source pixels that the alignment scaled to the template's (null for rows written before it existed) |
+| upscale_factor | int8 | Real-ESRGAN factor the face's region was super-resolved by before the warp; 1 when the crop came from the photo's own pixels (actors.align.upscale) |
+| ms_upscale | float32 | of ms_align, the time spent super-resolving, milliseconds (0 when not upscaled) |
 | actor, movie, gender, age, expression, pose, illumination, occlusion, makeup | string | IMFDB annotations, null when unknown |
 
 Landmarks are flat (not nested lists): a nested fixed-size list reads back as all-None through
@@ -55,6 +58,9 @@ SHARD_SCHEMA = pa.schema(
         ("ita", pa.float32()),
         ("mst", pa.int8()),
         ("ms_align", pa.float32()),
+        ("eye_distance_px", pa.float32()),
+        ("upscale_factor", pa.int8()),
+        ("ms_upscale", pa.float32()),
         *[(name, pa.string()) for name in IMFDB_COLUMNS],
     ]
 )
@@ -75,6 +81,8 @@ RESULTS_SCHEMA = pa.schema(
         ("num_faces", pa.int32()),
         ("ita_in", pa.float32()),
         ("mst_in", pa.int8()),
+        ("eye_distance_px", pa.float32()),  # face size in the photo (see SHARD_SCHEMA)
+        ("upscale_factor", pa.int8()),  # 1: not super-resolved before alignment (see SHARD_SCHEMA)
         # 2D, one entry per style (same order as `styles`).
         ("styles", pa.list_(pa.string())),
         ("avatar_paths", pa.list_(pa.string())),
@@ -91,13 +99,16 @@ RESULTS_SCHEMA = pa.schema(
         ("obj_path", pa.string()),
         ("texture_path", pa.string()),
         ("views_path", pa.string()),
-        ("flame_path", pa.string()),
+        ("params_path", pa.string()),  # head_params.npz: the engine's fitted parameters
         ("nme", pa.float32()),  # landmark reprojection error / inter-ocular distance
         # Timings in milliseconds.
         ("ms_align", pa.float32()),
         ("ms_2d", pa.float32()),
         ("ms_3d", pa.float32()),
         ("finished_at", pa.float64()),  # unix time the row was produced (report's throughput plot)
+        # Identical bytes under another name (same id) are computed once per run: the source of the row that
+        # computed them; the other columns are that row's (timings 0). Null when computed for this row.
+        ("duplicate_of", pa.string()),
     ]
 )
 

@@ -26,46 +26,15 @@ import numpy as np
 import pyarrow as pa
 
 from dataset.face import AlignedFace
+from dataset.images import decode_png, encode_png
 from dataset.reasons import Reason, Status
 from dataset.schema import IMFDB_COLUMNS, NUM_LANDMARKS, SHARD_SCHEMA, empty_row
 from dataset.sources import printable_source
 
 _REASON_CODES = {reason.value for reason in Reason}
 _FIXED_COLUMNS = ("id", "source", "status", "reason", "detail")
-
-
-# --------------------------------------------------------------------------------------------- images
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an (H, W) or (H, W, 3) uint8 array (RGB order) or an (H, W) bool mask (0/255)."""
-    import cv2
-
-    array = np.asarray(image)
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    if array.dtype != np.uint8:
-        raise ValueError(f"PNG encoding needs uint8 or bool pixels, got {array.dtype}.")
-    if array.ndim == 3 and array.shape[2] == 3:
-        array = array[..., ::-1]  # OpenCV writes BGR
-    elif array.ndim != 2:
-        raise ValueError(f"PNG encoding needs an (H, W) or (H, W, 3) array, got shape {array.shape}.")
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(array))
-    if not ok:
-        raise ValueError(f"OpenCV could not encode an array of shape {array.shape} as PNG.")
-    return encoded.tobytes()
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """The array `encode_png` was given (bool masks come back as uint8 0/255)."""
-    import cv2
-
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if array is None:
-        raise ValueError("bytes are not a PNG image")
-    if array.ndim == 3:
-        array = np.ascontiguousarray(array[..., ::-1])
-    return array
+# What the aligner records in `AlignedFace.extras` about the face's size and its super-resolution.
+UPSCALE_COLUMNS = ("eye_distance_px", "upscale_factor", "ms_upscale")
 
 
 # ----------------------------------------------------------------------------------------------- rows
@@ -89,6 +58,7 @@ def face_to_row(
         roll=float(face.pose[2]),
         ita=float(face.ita),
         mst=int(face.mst),
+        **{name: face.extras.get(name) for name in UPSCALE_COLUMNS},
     )
     return _with_extra(row, extra)
 
@@ -133,6 +103,7 @@ def row_to_face(row: dict) -> AlignedFace:
         num_faces=int(row["num_faces"]),
         ita=float(row["ita"]),
         mst=int(row["mst"]),
+        extras={name: row[name] for name in UPSCALE_COLUMNS if row.get(name) is not None},
     )
 
 

@@ -3,14 +3,16 @@
 Steps: detect faces (full-range BlazeFace; the largest is kept, the count recorded) → 478 face-mesh
 landmarks around it (`actors.align.mesh`) → similarity onto the template (`actors.align.anchors`;
 by default the iris centres 468/473 are pinned to the template's eyes) → warp the photo to the crop
-(`actors.align.warp`) → selfie segmentation of the crop → landmark skin mask → ITA/MST →
-head pose from the source-photo landmarks (`actors.align.pose`).
+(`actors.align.warp`; a small face's region is super-resolved first, `actors.align.upscale`) →
+selfie segmentation of the crop → landmark skin mask → ITA/MST → head pose from the source-photo
+landmarks (`actors.align.pose`).
 
 The aligner owns three MediaPipe graphs. They are built on first use (or on `__enter__`) and
 released by `close()` / `__exit__`; one aligner is not thread-safe (give each worker its own).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,7 @@ from actors.align.mesh import fit_landmarks
 from actors.align.pose import head_pose
 from actors.align.skin_mask import skin_mask_from_landmarks
 from actors.align.template import CROP_SIZE
+from actors.align.upscale import FaceUpscaler, UpscaleOptions, eye_distance
 from actors.align.warp import BORDERS, transform_points, warp_similarity
 from actors.metrics.skin_tone import ita_from_lab, mst_from_lab, skin_pixels_lab
 from dataset.reasons import InputRejected, Reason
@@ -91,11 +94,15 @@ def check_image(rgb: np.ndarray) -> None:
 
 
 class FaceAligner:
-    """Aligns the largest face of a photo to the template. Use as a context manager, or call `close()`."""
+    """Aligns the largest face of a photo to the template. Use as a context manager, or call `close()`.
 
-    def __init__(self, options: AlignerOptions | None = None) -> None:
+    `upscale` decides when a small face is super-resolved before the warp (`actors.align.upscale`).
+    """
+
+    def __init__(self, options: AlignerOptions | None = None, upscale: UpscaleOptions | None = None) -> None:
         self.options = options or AlignerOptions()
         self.options.check_inputs()
+        self.upscaler = FaceUpscaler(upscale)  # validates now, loads its network on first use
         self._detector = None
         self._mesh = None
         self._segmenter = None
@@ -109,7 +116,8 @@ class FaceAligner:
         self.close()
 
     def close(self) -> None:
-        """Release the MediaPipe graphs (the next call builds them again)."""
+        """Release the MediaPipe graphs and the upscaler's network (the next call builds them again)."""
+        self.upscaler.close()
         for name in ("_detector", "_mesh", "_segmenter"):
             graph = getattr(self, name)
             if graph is not None:
@@ -170,7 +178,17 @@ class FaceAligner:
 
         size = int(self.options.crop_size)
         matrix = source_to_crop(source_landmarks, size, self.options.alignment)
-        crop = warp_similarity(rgb, matrix, size, self.options.border)
+        eye_px = eye_distance(matrix, size)
+        upscale_ms = 0.0
+        upscaled = None
+        if self.upscaler.wants(eye_px):
+            start = time.perf_counter()
+            upscaled = self.upscaler.upscale_for_crop(rgb, matrix, size)
+            upscale_ms = (time.perf_counter() - start) * 1000.0
+        if upscaled is None:
+            crop = warp_similarity(rgb, matrix, size, self.options.border)
+        else:  # same transform, finer pixels: the landmarks and `source_to_crop` below are unchanged
+            crop = warp_similarity(upscaled.image, upscaled.source_to_crop, size, self.options.border)
         landmarks = transform_points(source_landmarks, matrix)
         skin_mask = skin_mask_from_landmarks(landmarks, crop.shape)
         ita, mst = self._skin_tone(crop, skin_mask)
@@ -191,6 +209,10 @@ class FaceAligner:
                 # crop px from each template point to where the face's point landed (x, y):
                 # image-left eye, image-right eye, mouth centre.
                 "anchor_offsets_px": offsets.astype(np.float32),
+                # face size the upscaler judged by: eye distance in source px that the alignment scales by
+                "eye_distance_px": float(eye_px),
+                "upscale_factor": 1 if upscaled is None else upscaled.factor,  # 1: the crop was warped from the photo
+                "ms_upscale": float(upscale_ms),
             },
         )
 
