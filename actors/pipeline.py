@@ -1,48 +1,26 @@
 """Per-photo building blocks shared by the batch jobs and the HTTP service.
 
 Follow one photo: `PhotoPreparer.prepare` reads and decodes it and aligns the face (a shard row,
-`dataset.schema.SHARD_SCHEMA`); `AvatarMaker.make` turns shard rows into result rows
-(`dataset.schema.RESULTS_SCHEMA`) through the 2D stage (`actors.stylize2d.stage`) and the 3D stage
-(`actors.reconstruct3d.stage`), writing files under `OUTPUT/avatars/<id>/`. `AvatarPipeline` chains
-both for a single photo (the service). Every input ends in exactly one row: failures become a status
-and a reason code, never an exception that loses the row.
+`dataset.schema.SHARD_SCHEMA`); `result_row_from_shard` starts its results row
+(`dataset.schema.RESULTS_SCHEMA`); `Avatars2DMaker` and then `Heads3DMaker` add their columns and write
+their files under `OUTPUT/avatars/<id>/`. The batch job runs each in its own Ray stage
+(`actors.ray_actors`); `AvatarPipeline` chains them for a single photo (the service). Every input ends in
+exactly one row: failures become a status and a reason code, never an exception that loses the row.
 """
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from actors.config import PipelineConfig
+from actors.engines import EngineCatalog, default_catalog
 from actors.request import AvatarRequest
+from actors.stage_results import Failure, apply, fail
 from dataset.reasons import InputRejected, Reason, Status
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Where the user's weights are and how inputs are guarded. Everything defaults to offline models."""
-
-    flame_model: str | None = None  # FLAME generic_model.pkl / flame2023.pkl (user-supplied)
-    flame_embedding: str | None = None  # mediapipe_landmark_embedding.npz
-    flame_texture: str | None = None  # FLAME_texture.npz (vt/ft), optional
-    device: str | None = None  # torch device for diffusion / FLAME; None = CPU unless an engine option says otherwise
-    engine_options: dict[str, Any] = field(default_factory=dict)  # defaults for the 2D engine (base_model, lora, ...)
-    max_bytes: int = 64 << 20  # largest input file read
-    max_pixels: int = 40_000_000  # decompression-bomb guard
-    render_views: bool = True
-
-    def check_inputs(self) -> None:
-        if self.flame_model and not self.flame_embedding:
-            raise ValueError("A FLAME model needs its landmark embedding: pass flame_embedding (mediapipe_landmark_embedding.npz).")
-        for name in ("flame_model", "flame_embedding", "flame_texture"):
-            value = getattr(self, name)
-            if value and not Path(value).is_file():
-                raise ValueError(f"{name}: no file at {value}.")
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("max_bytes and max_pixels must be positive.")
 
 
 def source_id(source: str) -> str:
@@ -58,13 +36,23 @@ class PhotoPreparer:
         self.input_root = input_root  # the --input path: files resolving outside it are refused
         self._aligner = None
         self._reader = None
+        self._decoder = None
+
+    @property
+    def decoder(self):
+        """Decodes in a child process bounded in CPU time and memory (`dataset.decode_guard`); started on first use."""
+        if self._decoder is None:
+            from dataset.decode_guard import ImageDecoder
+
+            self._decoder = ImageDecoder(max_pixels=self.config.max_pixels)
+        return self._decoder
 
     @property
     def aligner(self):
         if self._aligner is None:
             from actors.align.aligner import FaceAligner
 
-            self._aligner = FaceAligner()
+            self._aligner = FaceAligner(upscale=self.config.upscale)
         return self._aligner
 
     @property
@@ -87,7 +75,7 @@ class PhotoPreparer:
             if data is None:
                 data = self.reader.read(source)
             item_id = content_id(data)
-            rgb = decode_image(data, max_pixels=self.config.max_pixels)
+            rgb = decode_image(data, max_pixels=self.config.max_pixels, decoder=self.decoder)
             height, width = rgb.shape[:2]
             row = face_to_row(item_id, source, self.aligner.align(rgb), width, height, extra)
         except InputRejected as rejected:
@@ -106,6 +94,9 @@ class PhotoPreparer:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
 
 
 def result_row_from_shard(row: dict, request: AvatarRequest) -> dict:
@@ -118,28 +109,92 @@ def result_row_from_shard(row: dict, request: AvatarRequest) -> dict:
         detail=row.get("detail") or "", modes=",".join(request.modes), engine=request.engine,
         seed=request.item_seed(row["id"]) if row.get("id") else request.seed, num_faces=row.get("num_faces"),
         ita_in=row.get("ita"), mst_in=row.get("mst"), ms_align=row.get("ms_align"),
+        eye_distance_px=row.get("eye_distance_px"), upscale_factor=row.get("upscale_factor"),
     )
     return result
 
 
-class AvatarMaker:
-    """Turns shard rows into result rows: 2D avatars and 3D heads, files under `output_dir/avatars/<id>/`.
+class _Maker:
+    """What both avatar makers share: the config, the catalog, and turning shard rows into faces."""
 
-    Stages are built for a request on first use and kept while the request stays the same, so a batch
-    actor (one request) loads its models once.
-    """
+    mode: str  # "2d" or "3d"
+    label: str  # progress message
 
-    def __init__(self, config: PipelineConfig | None = None, landmarks_fn: Callable | None = None) -> None:
+    def __init__(self, config: PipelineConfig | None = None, catalog: EngineCatalog | None = None) -> None:
         self.config = config or PipelineConfig()
+        self.catalog = catalog or default_catalog()
+        self._stage = None
+        self._stage_for: AvatarRequest | None = None
+
+    def make(self, rows: list[dict], results: list[dict], request: AvatarRequest, output_dir: str | Path,
+             progress: Progress | None = None) -> list[dict]:
+        """Add this maker's columns (or a failure) to `results` (one per shard row, updated in place)."""
+        from dataset.images import write_png
+        from dataset.shards import row_to_face
+
+        if request.modes and self.mode not in request.modes:
+            return results
+        output_dir = Path(output_dir)
+        faces, keep = [], []
+        for i, (row, result) in enumerate(zip(rows, results)):
+            if result["status"] != Status.OK.value:
+                continue
+            try:
+                faces.append(row_to_face(row))
+                keep.append(i)
+            except Exception as error:  # noqa: BLE001 - a damaged shard row
+                fail(result, Reason.INTERNAL_ERROR, f"cannot decode shard row: {error}")
+        if not faces:
+            return results
+        ids = [rows[i]["id"] for i in keep]
+        out_dirs = [output_dir / "avatars" / item_id for item_id in ids]
+        for path, face in zip(out_dirs, faces):
+            if not (path / "input.png").exists():
+                write_png(path / "input.png", face.crop)  # the aligned input, shown beside the avatars
+        if progress:
+            progress(0.35 if self.mode == "2d" else 0.65, self.label)
+        try:
+            outcomes = self.stage(request).run(faces, ids, out_dirs)
+        except ValueError as error:  # the engine refused its options (missing weights, ...)
+            outcomes = [Failure(self.reason, str(error))] * len(faces)
+        for i, outcome in zip(keep, outcomes):
+            apply(results[i], outcome, output_dir)
+        return results
+
+    def stage(self, request: AvatarRequest):
+        if self._stage_for != request:
+            self._stage = self._build(request)
+            self._stage_for = request
+        return self._stage
+
+    def close(self) -> None:
+        self._stage = self._stage_for = None
+
+
+class Avatars2DMaker(_Maker):
+    """The 2D columns and files: one avatar per style, tone-guarded, with its identity score."""
+
+    mode, label, reason = "2d", "Drawing the 2D avatar", Reason.ENGINE_ERROR
+
+    def __init__(self, config: PipelineConfig | None = None, catalog: EngineCatalog | None = None,
+                 landmarks_fn: Callable | None = None) -> None:
+        super().__init__(config, catalog)
         self._landmarks = landmarks_fn  # re-detects landmarks on avatars; an own aligner when not given
-        self._stages_for: AvatarRequest | None = None
-        self._stage2d = None
-        self._stage3d = None
         self._aligner = None
         self._identity = None
-        self._engines: dict[tuple, Any] = {}
+        self._engines: dict[str, Any] = {}
 
-    # Shared models -----------------------------------------------------------------------------
+    def _build(self, request: AvatarRequest):
+        from actors.metrics.identity import IdentityModel
+        from actors.stylize2d.stage import Avatar2DStage
+
+        if request.engine not in self._engines:
+            self._engines[request.engine] = self.config.create(self.catalog.stylizers, request.engine)
+        if self._identity is None:
+            self._identity = IdentityModel()
+        return Avatar2DStage(self.catalog.resolve_request(request), self._engines[request.engine], self._identity,
+                             landmarks_fn=self._landmarks_fn())
+
     def _landmarks_fn(self):
         if self._landmarks is None:
             from actors.align.aligner import FaceAligner
@@ -148,152 +203,85 @@ class AvatarMaker:
             self._landmarks = self._aligner.landmarks
         return self._landmarks
 
-    def _identity_model(self):
-        if self._identity is None:
-            from actors.metrics.identity import IdentityModel
-
-            self._identity = IdentityModel()
-        return self._identity
-
-    def _engine(self, request: AvatarRequest):
-        from actors.stylize2d.registry import create_engine
-
-        options = {**self.config.engine_options, **request.engine_options}
-        if request.engine == "diffusers" and self.config.device and "device" not in options:
-            options["device"] = self.config.device
-        key = (request.engine, tuple(sorted((k, str(v)) for k, v in options.items())))
-        if key not in self._engines:
-            self._engines[key] = create_engine(request.engine, **options)
-        return self._engines[key]
-
-    def _stages(self, request: AvatarRequest):
-        if self._stages_for != request:
-            self._stage2d = self._stage3d = None
-            if "2d" in request.modes:
-                from actors.stylize2d.stage import Avatar2DStage
-
-                self._stage2d = Avatar2DStage(request, engine=self._engine(request), identity=self._identity_model(),
-                                              landmarks_fn=self._landmarks_fn())
-            if "3d" in request.modes:
-                from actors.reconstruct3d.stage import Reconstruct3DStage
-
-                self._stage3d = Reconstruct3DStage(
-                    request, flame_model=self.config.flame_model, flame_embedding=self.config.flame_embedding,
-                    flame_texture=self.config.flame_texture, device=self.config.device,
-                    render_views=self.config.render_views,
-                )
-            self._stages_for = request
-        return self._stage2d, self._stage3d
-
-    # Generation --------------------------------------------------------------------------------
-    def make(self, rows: list[dict], request: AvatarRequest, output_dir: str | Path,
-             progress: Progress | None = None) -> list[dict]:
-        """One result row per shard row, in order."""
-        from dataset.shards import row_to_face
-
-        output_dir = Path(output_dir)
-        results = [result_row_from_shard(row, request) for row in rows]
-        ready = [i for i, row in enumerate(rows) if row["status"] == Status.OK.value]
-        faces, keep = [], []
-        for i in ready:
-            try:
-                faces.append(row_to_face(rows[i]))
-                keep.append(i)
-            except Exception as error:  # a damaged shard row
-                _fail(results[i], Reason.INTERNAL_ERROR, f"cannot decode shard row: {error}")
-        ids = [rows[i]["id"] for i in keep]
-        out_dirs = [output_dir / "avatars" / item_id for item_id in ids]
-        for path, face in zip(out_dirs, faces):
-            path.mkdir(parents=True, exist_ok=True)
-            _write_png(path / "input.png", face.crop)  # the aligned input, shown beside the avatars
-        try:
-            stage2d, stage3d = self._stages(request)
-        except ValueError as error:  # the engine refused its options (missing weights, ...)
-            for i in keep:
-                _fail(results[i], Reason.ENGINE_ERROR, str(error))
-            return self._finish(results)
-        for stage, reason, fraction, label in (
-            (stage2d, Reason.ENGINE_ERROR, 0.35, "Drawing the 2D avatar"),
-            (stage3d, Reason.RECONSTRUCTION_ERROR, 0.65, "Building the 3D head"),
-        ):
-            if stage is None or not faces:
-                continue
-            if progress:
-                progress(fraction, label)
-            try:
-                outputs = stage.run(faces, ids, out_dirs)
-            except Exception as error:  # the whole batch failed in this stage
-                outputs = [{"error": f"{type(error).__name__}: {error}"}] * len(faces)
-            for i, output in zip(keep, outputs):
-                _merge(results[i], output, reason, output_dir)
-        return self._finish(results)
-
-    @staticmethod
-    def _finish(results: list[dict]) -> list[dict]:
-        finished = time.time()
-        for result in results:
-            result["finished_at"] = finished
-        return results
-
     def close(self) -> None:
+        super().close()
         if self._aligner is not None:
             self._aligner.close()
             self._aligner = None
             self._landmarks = None
 
 
-def _write_png(path: Path, rgb) -> None:
-    import cv2
+class Heads3DMaker(_Maker):
+    """The 3D columns and files: a fitted, textured head with its 7 views."""
 
-    if not path.exists():
-        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    mode, label, reason = "3d", "Building the 3D head", Reason.RECONSTRUCTION_ERROR
 
+    def __init__(self, config: PipelineConfig | None = None, catalog: EngineCatalog | None = None) -> None:
+        super().__init__(config, catalog)
+        self._engines: dict[str, Any] = {}
 
-def _fail(result: dict, reason: Reason, detail: str) -> None:
-    if result["status"] == Status.OK.value:
-        result.update(status=Status.FAILED.value, reason=reason.value, detail=detail)
+    def head_engine(self, request: AvatarRequest) -> str:
+        return self.catalog.resolve_head(request.head_engine, self.config.engine_options)
 
+    def _build(self, request: AvatarRequest):
+        from actors.reconstruct3d.stage import Reconstruct3DStage
 
-def _relative(value: Any, root: Path) -> Any:
-    if isinstance(value, (str, Path)) and Path(value).is_absolute():
-        try:
-            return str(Path(value).relative_to(root))
-        except ValueError:
-            return str(value)
-    if isinstance(value, list):
-        return [_relative(v, root) for v in value]
-    return value
+        name = self.head_engine(request)
+        if name not in self._engines:
+            self._engines[name] = self.config.create(self.catalog.heads, name)
+        return Reconstruct3DStage(request, self._engines[name], render_views=self.config.render_views)
 
 
-def _merge(result: dict, output: dict, reason: Reason, root: Path) -> None:
-    if "error" in output:
-        _fail(result, reason, output["error"])
-        return
-    for key, value in output.items():
-        if key in result:
-            result[key] = _relative(value, root)
+def finish(results: list[dict]) -> list[dict]:
+    """Stamp the rows with the time they were produced (the report's throughput plot)."""
+    finished = time.time()
+    for result in results:
+        result["finished_at"] = finished
+    return results
+
+
+def check_engines(request: AvatarRequest, config: PipelineConfig, catalog: EngineCatalog) -> AvatarRequest:
+    """The request resolved against the catalog, with the engines it needs checked against the config.
+    One ValueError with the precise reason (the CLI exits 2 with it, the API answers 422)."""
+    request = catalog.resolve_request(request)
+    if "2d" in request.modes:
+        problem = config.engine_problem(catalog.stylizers, request.engine)
+        if problem:
+            raise ValueError(problem)
+    if "3d" in request.modes:
+        name = catalog.resolve_head(request.head_engine, config.engine_options)
+        problem = config.engine_problem(catalog.heads, name)
+        if problem:
+            raise ValueError(problem)
+    return request
 
 
 class AvatarPipeline:
     """Align, then make avatars, for one photo (the HTTP service and the UI use this)."""
 
-    def __init__(self, config: PipelineConfig | None = None) -> None:
+    def __init__(self, config: PipelineConfig | None = None, catalog: EngineCatalog | None = None) -> None:
         self.config = config or PipelineConfig()
-        self.config.check_inputs()
+        self.catalog = catalog or default_catalog()
         self.preparer = PhotoPreparer(self.config)
-        self.maker = AvatarMaker(self.config, landmarks_fn=lambda rgb: self.preparer.aligner.landmarks(rgb))
+        self.makers = (
+            Avatars2DMaker(self.config, self.catalog, landmarks_fn=lambda rgb: self.preparer.aligner.landmarks(rgb)),
+            Heads3DMaker(self.config, self.catalog),
+        )
 
     def process(self, source: str, data: bytes, request: AvatarRequest, output_dir: str | Path,
                 progress: Progress | None = None) -> dict:
         if progress:
             progress(0.05, "Finding the face")
         row = self.preparer.prepare(source, data)
-        result = self.maker.make([row], request, output_dir, progress)[0]
+        results = [result_row_from_shard(row, request)]
+        for maker in self.makers:
+            maker.make([row], results, request, output_dir, progress)
+        result = finish(results)[0]
         if progress:
             progress(1.0, "Done" if result["status"] == Status.OK.value else f"Stopped: {result['reason']}")
         return result
 
     def close(self) -> None:
         self.preparer.close()
-        self.maker.close()
-
+        for maker in self.makers:
+            maker.close()

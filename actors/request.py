@@ -1,68 +1,72 @@
-"""`AvatarRequest`: the one request schema shared by the batch jobs, the HTTP API and the UI."""
+"""`AvatarRequest`: the one request schema shared by the batch jobs, the HTTP API and the UI.
+
+Every field is declared with `actors.options.option`, so the CLI flags of `jobs.generate`, the form
+fields (and OpenAPI constraints) of `POST /v1/avatars` and the UI controls are generated from here.
+Engine and style names are checked against an `actors.engines.EngineCatalog`
+(`catalog.resolve_request(request)`), the value rules by `check_inputs()` (the constructor runs it).
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from actors.options import check_bounds, option
+
 MODES = ("2d", "3d")
-STYLES = ("anime", "cartoon", "realistic", "sketch")
-ENGINES = ("offline", "diffusers")
-HEAD_ENGINES = ("auto", "canonical", "flame")
+TEXTURE_SIZES = (256, 512, 1024, 2048)
+MAX_STYLES = 16  # a request names each style at most once; a longer list is a mistake or an attack
 
 
 @dataclass(frozen=True)
 class AvatarRequest:
-    """What to make for one photo. Call `check_inputs()` (the constructor does) before use."""
+    """What to make for one photo."""
 
-    modes: tuple[str, ...] = ("2d",)
-    styles: tuple[str, ...] = ("realistic",)
-    engine: str = "offline"
-    seed: int = 0
-    strength: float = 0.6  # img2img strength for diffusion; stylisation intensity for offline
-    size: int = 512  # avatar side in pixels
-    tone_lock: bool = True  # skin-tone guard on
-    tone_threshold: float = 4.0  # |ΔITA| in degrees above which the guard corrects
-    head_engine: str = "auto"  # 3D: FLAME when a model is configured, else the canonical mesh
-    texture_size: int = 1024
-    engine_options: dict[str, Any] = field(default_factory=dict)  # e.g. base_model, lora, ip_adapter, low_vram
+    modes: tuple[str, ...] = option(("2d",), help="what to make: 2d, 3d or 2d,3d", choices=MODES)
+    styles: tuple[str, ...] = option(("realistic",), help="2D styles, comma-separated, or all", choices="styles",
+                                     flag="style")
+    engine: str = option("offline", help="2D engine", choices="stylizers")
+    seed: int = option(0, help="random seed (per photo: derived from this and the photo's id)", minimum=0,
+                       maximum=2**31 - 1)
+    strength: float = option(0.6, help="stylisation strength (img2img strength for diffusion)", minimum=0.01,
+                             maximum=1.0)
+    size: int = option(512, help="2D avatar side in pixels, a multiple of 8", minimum=256, maximum=1024)
+    tone_lock: bool = option(True, help="skin-tone guard: correct avatars whose skin drifted from the photo's")
+    tone_max_ita: float = option(2.0, help="largest |ΔITA°| the tone guard accepts", minimum=0.5, maximum=45.0)
+    tone_max_hue: float = option(3.0, help="largest |Δhue°| the tone guard accepts", minimum=0.5, maximum=90.0)
+    head_engine: str = option("auto", help="3D head engine (auto: flame when configured, else the default)",
+                              choices="heads")
+    texture_size: int = option(1024, help="3D texture side in pixels", choices=TEXTURE_SIZES)
 
     def __post_init__(self) -> None:
-        # Accept lists and comma strings from CLIs and forms, store tuples.
+        # Accept lists and comma strings from CLIs and forms; store de-duplicated tuples in order.
         for name in ("modes", "styles"):
             value = getattr(self, name)
             if isinstance(value, str):
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
-            object.__setattr__(self, name, tuple(value))
-        if self.styles == ("all",):
-            object.__setattr__(self, "styles", STYLES)
+                value = value.split(",")
+            value = tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+            object.__setattr__(self, name, value)
         self.check_inputs()
 
     def check_inputs(self) -> None:
-        """Raise one precise ValueError per broken rule."""
+        """Raise one precise ValueError per broken rule (engine and style names: the catalog's job)."""
         if not self.modes:
-            raise ValueError(f"`modes` must name at least one of {MODES}.")
+            raise ValueError(f"`modes` must name at least one of {', '.join(MODES)}.")
         for mode in self.modes:
             if mode not in MODES:
-                raise ValueError(f"Unknown mode {mode!r}: choose from {MODES}.")
+                raise ValueError(f"Unknown mode {mode!r}: choose from {', '.join(MODES)}.")
         if "2d" in self.modes and not self.styles:
-            raise ValueError(f"`styles` must name at least one of {STYLES} (or 'all') for 2D.")
-        for style in self.styles:
-            if style not in STYLES:
-                raise ValueError(f"Unknown style {style!r}: choose from {STYLES} or 'all'.")
-        if self.engine not in ENGINES:
-            raise ValueError(f"Unknown engine {self.engine!r}: choose from {ENGINES}.")
-        if self.head_engine not in HEAD_ENGINES:
-            raise ValueError(f"Unknown head engine {self.head_engine!r}: choose from {HEAD_ENGINES}.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got {self.seed!r}.")
-        if not 0.0 < float(self.strength) <= 1.0:
-            raise ValueError(f"`strength` must be in (0, 1], got {self.strength}.")
-        if not (256 <= self.size <= 1024 and self.size % 8 == 0):
+            raise ValueError("`styles` must name at least one style (or all) for 2D.")
+        if len(self.styles) > MAX_STYLES:
+            raise ValueError(f"`styles` names {len(self.styles)} styles; at most {MAX_STYLES}.")
+        for name, kind in (("seed", int), ("size", int), ("texture_size", int)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError(f"`{name}` must be an integer, got {value!r}.")
+        check_bounds(self)
+        if self.size % 8:
             raise ValueError(f"`size` must be a multiple of 8 between 256 and 1024, got {self.size}.")
-        if not 0.0 < float(self.tone_threshold) <= 45.0:
-            raise ValueError(f"`tone_threshold` must be in (0, 45] degrees, got {self.tone_threshold}.")
-        if self.texture_size not in (256, 512, 1024, 2048):
-            raise ValueError(f"`texture_size` must be 256, 512, 1024 or 2048, got {self.texture_size}.")
+        if self.texture_size not in TEXTURE_SIZES:
+            raise ValueError(f"`texture_size` must be one of {', '.join(map(str, TEXTURE_SIZES))}, got {self.texture_size}.")
 
     def item_seed(self, item_id: str) -> int:
         """A per-item seed: stable for (request seed, input id), different across items."""
@@ -70,3 +74,9 @@ class AvatarRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AvatarRequest":
+        """A request from `to_dict()` output (unknown keys, e.g. from an older version, are dropped)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -45,38 +45,50 @@ from ray.cluster_utils import Cluster
 from jobs import generate
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-cpu_node = cluster.add_node(num_cpus=2)
-gpu_node = cluster.add_node(num_cpus=2, num_gpus=1)
+cpu_node = cluster.add_node(num_cpus=2, resources={"cpu_node": 2})   # as cluster.yaml's cpu_worker
+gpu_node = cluster.add_node(num_cpus=2, num_gpus=1)                  # as cluster.yaml's gpu_worker
 ray.init(address=cluster.address)
 cluster.wait_for_nodes()
-
-args = generate.build_parser().parse_args(["--input", ".", "--output", "/tmp/x", "--engine", "diffusers"])
-request = generate.request_from_args(args)
 
 @ray.remote
 class Probe:
     def node(self):
         return ray.get_runtime_context().get_node_id(), ray.get_gpu_ids()
 
-diffusion = Probe.options(**generate.avatar_resources(request, args)).remote()
-alignment = [Probe.options(num_cpus=args.cpus_per_actor).remote() for _ in range(2)]
-print(json.dumps({
-    "cpu_node": cpu_node.node_id, "gpu_node": gpu_node.node_id,
-    "diffusion": ray.get(diffusion.node.remote()),
-    "alignment": [ray.get(a.node.remote()) for a in alignment],
-}))
+placement = {"cpu_node": cpu_node.node_id, "gpu_node": gpu_node.node_id}
+for engine in ("diffusers", "offline"):
+    args = generate.build_parser().parse_args(["--input", ".", "--output", "/tmp/x", "--engine", engine])
+    request, config = generate.request_from_args(args), generate.config_from_args(args)
+    plans = generate.stage_plans(args, request, config, args.catalog, aligning=True)
+    cluster_resources = ray.cluster_resources()
+    probes = {plan.name: [Probe.options(**plan.ray_args(cluster_resources)).remote() for _ in range(plan.actors)]
+              for plan in plans}
+    placement[engine] = {name: [ray.get(p.node.remote()) for p in actors] for name, actors in probes.items()}
+    placement[engine + "_gpus_asked"] = sum(plan.actors * plan.num_gpus for plan in plans)
+    for actors in probes.values():
+        for actor in actors:
+            ray.kill(actor)
+print(json.dumps(placement))
 ray.shutdown()
 cluster.shutdown()
 """
 
 
 @pytest.mark.slow
-def test_actors_land_on_the_right_node_type():
-    done = subprocess.run([sys.executable, "-c", PLACEMENT_SCRIPT], cwd=REPO, env=job_env(), capture_output=True,
-                          text=True, timeout=300)
+def test_stages_land_on_their_node_types():
+    """diffusers: 2D actors on the GPU node, alignment and 3D on the CPU node; offline: nothing asks for a GPU."""
+    done = subprocess.run([sys.executable, "-c", PLACEMENT_SCRIPT], capture_output=True, text=True, timeout=240,
+                          cwd=REPO, env=job_env())
     assert done.returncode == 0, done.stderr[-3000:]
     placement = json.loads(done.stdout.strip().splitlines()[-1])
-    node, gpus = placement["diffusion"]
-    assert node == placement["gpu_node"] and gpus == [0]
-    for node, gpus in placement["alignment"]:
-        assert node == placement["cpu_node"] and gpus == []
+    diffusers = placement["diffusers"]
+    assert set(diffusers) == {"alignment", "2D", "3D"}
+    for node, gpus in diffusers["2D"]:
+        assert node == placement["gpu_node"] and gpus == [0]
+    for stage in ("alignment", "3D"):
+        for node, gpus in diffusers[stage]:
+            assert node == placement["cpu_node"] and gpus == [], stage
+    assert placement["offline_gpus_asked"] == 0
+    for stage, actors in placement["offline"].items():
+        for node, gpus in actors:
+            assert node == placement["cpu_node"] and gpus == [], stage

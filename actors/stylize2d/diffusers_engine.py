@@ -15,19 +15,21 @@ Small cards (4 GB): `low_vram="model_offload"` (whole models move to the GPU in 
 `"vae_tiling"` does alone. Offloading needs CUDA: on CPU it is refused with a ValueError.
 
 Usage:
-    engine = DiffusersStylizer("models/sd15", lora="out/pytorch_lora_weights.safetensors")
+    engine = DiffusersStylizer(DiffusersOptions(base_model="models/sd15", lora="out/pytorch_lora_weights.safetensors"))
     images = engine.stylize(faces, "anime", request, seeds)   # loads the pipeline on first use
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 
+from actors.options import check_bounds, option
 from actors.stylize2d import prompts
 from actors.stylize2d.device import (
+    LOW_VRAM_MODES,
     OFFLOAD_MODES,
     check_low_vram,
     enable_low_vram,
@@ -50,94 +52,97 @@ if TYPE_CHECKING:
 LORA_ADAPTER_NAME = "indianface"
 
 
+@dataclass(frozen=True)
+class DiffusersOptions:
+    """Stable Diffusion 1.5-family img2img with your own weights (never downloaded)."""
+
+    FLAG_PREFIX: ClassVar[str] = "diffusers-"
+
+    base_model: str | None = option(None, help="Stable Diffusion 1.5-family model: a diffusers folder, or a repo id "
+                                               "already in your Hugging Face cache", flag="base-model", metavar="PATH")
+    lora: str | None = option(None, help="LoRA .safetensors (diffusers or kohya naming), e.g. the indianface LoRA",
+                              flag="lora", metavar="FILE")
+    lora_scale: float = option(0.8, help="LoRA strength", minimum=0.0, maximum=2.0)
+    ip_adapter: str | None = option(None, help="IP-Adapter weights file (.safetensors)", flag="ip-adapter",
+                                    metavar="FILE")
+    ip_adapter_scale: float = option(0.6, help="IP-Adapter strength", minimum=0.0, maximum=2.0)
+    image_encoder: str | None = option(None, help="IP-Adapter CLIP image-encoder folder (default: image_encoder/ "
+                                                  "beside the IP-Adapter file)", flag="image-encoder", metavar="DIR")
+    dtype: str | None = option(None, help="torch dtype (default: float16 on CUDA, float32 on CPU)",
+                               choices=("float16", "bfloat16", "float32"))
+    low_vram: str = option("none", help="small GPUs: offload models or tile the VAE", choices=LOW_VRAM_MODES,
+                           flag="low-vram")
+    batch_size: int = option(4, help="faces per pipeline call", minimum=1, maximum=256)
+    steps: int = option(25, help="denoising steps", minimum=1, maximum=500, flag="steps")
+    guidance_scale: float = option(7.0, help="classifier-free guidance scale", minimum=0.0, maximum=50.0)
+    resolution: int | None = option(None, help="pipeline working size in pixels (default: the avatar size)",
+                                    minimum=32, maximum=2048)
+    trigger_word: str = option(prompts.TRIGGER_WORD, help="the LoRA's trigger word")
+
+    def check_inputs(self) -> None:
+        """One precise ValueError per broken rule; the weight files are checked (headers only, nothing loaded)."""
+        if not self.base_model:
+            raise ValueError("the diffusers engine needs a Stable Diffusion base model: pass --base-model PATH "
+                             "(or set AVATAR_BASE_MODEL).")
+        check_bounds(self)
+        resolve_base_model(self.base_model)
+        if self.lora is not None:
+            check_safetensors_file(self.lora, "LoRA", key_prefixes=("lora",))
+        if self.ip_adapter is not None:
+            _ip_adapter_files(self.ip_adapter, self.image_encoder)
+        elif self.image_encoder is not None:
+            raise ValueError("`image_encoder` is only used with `ip_adapter`; pass the IP-Adapter weights file too.")
+        if self.low_vram not in LOW_VRAM_MODES:
+            raise ValueError(f"`low_vram` must be one of {LOW_VRAM_MODES}, got {self.low_vram!r}.")
+        if self.resolution is not None and self.resolution % 8:
+            raise ValueError(f"`resolution` must be a multiple of 8, got {self.resolution}.")
+        if not isinstance(self.trigger_word, str) or not self.trigger_word.strip():
+            raise ValueError("`trigger_word` must be a non-empty string.")
+
+
+def _ip_adapter_files(weights: str | Path, encoder: str | Path | None) -> tuple[Path, Path]:
+    """(IP-Adapter weights file, image-encoder folder), checked."""
+    if Path(weights).is_dir():
+        raise ValueError(
+            f"`ip_adapter` must be the IP-Adapter weights file (e.g. models/ip-adapter_sd15.safetensors), "
+            f"got the folder {str(weights)!r}."
+        )
+    weights = check_safetensors_file(weights, "IP-Adapter", key_prefixes=("image_proj.", "ip_adapter."))
+    folder = encoder if encoder is not None else weights.parent / "image_encoder"
+    return weights, check_image_encoder_folder(folder, weights)
+
+
 class DiffusersStylizer:
     """Stable Diffusion img2img avatars; validated in the constructor, loaded by `load()` or the first `stylize()`."""
 
     name = "diffusers"
     styles = prompts.STYLES
+    Options = DiffusersOptions
 
-    def __init__(
-        self,
-        base_model: str | Path,
-        *,
-        lora: str | Path | None = None,
-        lora_scale: float = 0.8,
-        ip_adapter: str | Path | None = None,
-        ip_adapter_scale: float = 0.6,
-        image_encoder: str | Path | None = None,
-        device: str | None = None,
-        dtype: str | None = None,
-        low_vram: str = "none",
-        batch_size: int = 4,
-        steps: int = 25,
-        guidance_scale: float = 7.0,
-        resolution: int | None = None,
-        trigger_word: str = prompts.TRIGGER_WORD,
-    ) -> None:
-        """
-        Args:
-            base_model: diffusers folder, or a repo id already in the local HF cache.
-            lora: LoRA `.safetensors` (diffusers or kohya naming), fused at `lora_scale`.
-            ip_adapter: IP-Adapter `.safetensors`; `image_encoder` is its CLIP vision folder
-                (default: `image_encoder/` beside the file, the h94 layout).
-            device, dtype: None picks CUDA/fp16 when a card is present, else CPU/fp32.
-            low_vram: one of `device.LOW_VRAM_MODES`.
-            batch_size: faces per pipeline call.
-            resolution: pipeline working size in pixels (None: the request's size); outputs are
-                always resized to `request.size`.
-        """
-        self.base_model = base_model
-        self.lora = lora
-        self.lora_scale = lora_scale
-        self.ip_adapter = ip_adapter
-        self.ip_adapter_scale = ip_adapter_scale
-        self.image_encoder = image_encoder
-        self.device = device
-        self.dtype = dtype
-        self.low_vram = low_vram
-        self.batch_size = batch_size
-        self.steps = steps
-        self.guidance_scale = guidance_scale
-        self.resolution = resolution
-        self.trigger_word = trigger_word
-        self.check_inputs()
+    def __init__(self, options: DiffusersOptions | None = None, *, device: str | None = None) -> None:
+        """`options`: see `DiffusersOptions`. `device` None picks CUDA (fp16) when torch sees a card, else CPU (fp32)."""
+        options = options or DiffusersOptions()
+        options.check_inputs()
+        self.options = options
+        self.model_dir = resolve_base_model(options.base_model)
+        self.variant = check_base_model_folder(self.model_dir)
+        self.lora = check_safetensors_file(options.lora, "LoRA", key_prefixes=("lora",)) if options.lora else None
+        self.ip_adapter, self.image_encoder = (_ip_adapter_files(options.ip_adapter, options.image_encoder)
+                                               if options.ip_adapter else (None, None))
+        self.lora_scale, self.ip_adapter_scale = options.lora_scale, options.ip_adapter_scale
+        self.batch_size, self.steps, self.guidance_scale = options.batch_size, options.steps, options.guidance_scale
+        self.resolution, self.trigger_word = options.resolution, options.trigger_word
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(options.dtype, self.device)
+        self.low_vram = check_low_vram(options.low_vram, self.device)
         self._pipe = None
 
-    # ---------------------------------------------------------------- validation
-    def check_inputs(self) -> None:
-        """Validate every option and resolve paths, device and dtype (no weights are loaded)."""
-        self.model_dir = resolve_base_model(self.base_model)
-        self.variant = check_base_model_folder(self.model_dir)
-        if self.lora is not None:
-            self.lora = check_safetensors_file(self.lora, "LoRA", key_prefixes=("lora",))
-        _check_number("lora_scale", self.lora_scale, 0.0, 2.0)
-        if self.ip_adapter is not None:
-            if Path(self.ip_adapter).is_dir():
-                raise ValueError(
-                    f"`ip_adapter` must be the IP-Adapter weights file (e.g. models/ip-adapter_sd15.safetensors), "
-                    f"got the folder {str(self.ip_adapter)!r}."
-                )
-            self.ip_adapter = check_safetensors_file(
-                self.ip_adapter, "IP-Adapter", key_prefixes=("image_proj.", "ip_adapter.")
-            )
-            encoder = self.image_encoder if self.image_encoder is not None else self.ip_adapter.parent / "image_encoder"
-            self.image_encoder = check_image_encoder_folder(encoder, self.ip_adapter)
-        elif self.image_encoder is not None:
-            raise ValueError("`image_encoder` is only used with `ip_adapter`; pass the IP-Adapter weights file too.")
-        _check_number("ip_adapter_scale", self.ip_adapter_scale, 0.0, 2.0)
-        self.device = resolve_device(self.device)
-        self.dtype = resolve_dtype(self.dtype, self.device)
-        self.low_vram = check_low_vram(self.low_vram, self.device)
-        _check_int("batch_size", self.batch_size, 1, 256)
-        _check_int("steps", self.steps, 1, 500)
-        _check_number("guidance_scale", self.guidance_scale, 0.0, 50.0)
-        if self.resolution is not None:
-            _check_int("resolution", self.resolution, 32, 2048)
-            if self.resolution % 8:
-                raise ValueError(f"`resolution` must be a multiple of 8, got {self.resolution}.")
-        if not isinstance(self.trigger_word, str) or not self.trigger_word.strip():
-            raise ValueError("`trigger_word` must be a non-empty string.")
+    @classmethod
+    def wants_gpu(cls, options: DiffusersOptions, device: str | None) -> bool:
+        """Diffusion actors ask for a GPU unless told to run on the CPU."""
+        return not (device or "cuda").startswith("cpu")
 
+    # ---------------------------------------------------------------- validation
     def check_stylize_inputs(
         self, faces: Sequence[AlignedFace], style: str, request: AvatarRequest, seeds: Sequence[int]
     ) -> None:
@@ -313,13 +318,3 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
     shrinking = image.shape[0] > size
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-
-
-def _check_number(name: str, value: float, low: float, high: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
-        raise ValueError(f"`{name}` must be a number in [{low}, {high}], got {value!r}.")
-
-
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"`{name}` must be an integer in [{low}, {high}], got {value!r}.")

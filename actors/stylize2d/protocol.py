@@ -1,14 +1,20 @@
-"""The stylizer engine protocol: what every 2D engine (offline, diffusers) takes and returns."""
+"""The 2D engine protocol: what every stylizer (offline, diffusers) offers the 2D stage.
+
+An engine is a class with a registry `name`, the `styles` it draws, an `Options` dataclass (validated by
+its pure `check_inputs()`), a constructor `Engine(options, *, device=None)` that validates and loads
+nothing, and `stylize(faces, style, request, seeds)`: one image per face, in order, one seed per face.
+`wants_gpu(options, device)` says whether its Ray actors should ask for a GPU.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from dataset.face import AlignedFace
     from actors.request import AvatarRequest
+    from dataset.face import AlignedFace
 
 
 @dataclass
@@ -21,10 +27,12 @@ class StylizedImage:
 
 @runtime_checkable
 class Stylizer(Protocol):
-    """A 2D avatar engine. `stylize` returns one image per face, in order, one seed per face."""
+    name: ClassVar[str]
+    styles: ClassVar[tuple[str, ...]]
+    Options: ClassVar[type]
 
-    name: str
-    styles: tuple[str, ...]
+    @classmethod
+    def wants_gpu(cls, options, device: str | None) -> bool: ...
 
     def stylize(
         self,

@@ -15,14 +15,17 @@ that became the origin.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 
-from dataset.face import AlignedFace
+from actors.options import check_bounds, option
+from actors.reconstruct3d.bake import PhotoProjectionBaking
 from actors.reconstruct3d.mesh import HeadMesh
+from actors.reconstruct3d.uv import UVLayoutCache, ensure_uvs
+from dataset.face import AlignedFace
 
 if TYPE_CHECKING:
     from actors.reconstruct3d.flame.fitter import FitConfig, FlameFitter
@@ -30,33 +33,66 @@ if TYPE_CHECKING:
 NUM_LANDMARKS = 478
 
 
-class FlameHeadEngine:
-    """Fits FLAME to batches of aligned faces (`batch_size` faces per fit) on `device` (default CPU)."""
+@dataclass(frozen=True)
+class FlameOptions:
+    """FLAME fitted to the landmarks, with your licensed FLAME files."""
 
-    name = "flame"
+    FLAG_PREFIX: ClassVar[str] = "flame-"
 
-    def __init__(self, model_path: str | Path, embedding_path: str | Path, texture_path: str | Path | None = None, *,
-                 device: str | None = None, batch_size: int = 64, config: "FitConfig | None" = None) -> None:
-        self.model_path = Path(model_path)
-        self.embedding_path = Path(embedding_path)
-        self.texture_path = Path(texture_path) if texture_path is not None else None
-        self.device = device or (config.device if config is not None and config.device else "cpu")
-        self.batch_size = batch_size
-        self.config = config
-        self._fitter: FlameFitter | None = None
+    model: str | None = option(None, help="FLAME model .pkl (generic_model.pkl or flame2023*.pkl, your licensed copy)",
+                               flag="flame", metavar="FILE")
+    embedding: str | None = option(None, help="FLAME's mediapipe_landmark_embedding.npz", metavar="FILE")
+    texture: str | None = option(None, help="FLAME_texture.npz for FLAME's UV layout (optional)", metavar="FILE")
+    batch_size: int = option(64, help="faces per FLAME fit", minimum=1, maximum=4096)
+    fit: "FitConfig | None" = None  # fitting schedule (internal)
 
     def check_inputs(self) -> None:
         """One precise error per problem: missing files, a bad batch size."""
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
-        files = [("FLAME model", self.model_path), ("FLAME landmark embedding", self.embedding_path)]
-        if self.texture_path is not None:
-            files.append(("FLAME texture layout", self.texture_path))
+        if not self.model:
+            raise ValueError("the FLAME engine needs your FLAME model: pass --flame FILE and --flame-embedding FILE.")
+        if not self.embedding:
+            raise ValueError("a FLAME model needs its landmark embedding: pass --flame-embedding "
+                             "(mediapipe_landmark_embedding.npz).")
+        check_bounds(self)
+        files = [("FLAME model", self.model), ("FLAME landmark embedding", self.embedding)]
+        if self.texture:
+            files.append(("FLAME texture layout", self.texture))
         for what, path in files:
-            if not path.exists():
+            if not Path(path).exists():
                 raise FileNotFoundError(f"{what} not found: {path}.")
-            if not path.is_file():
+            if not Path(path).is_file():
                 raise ValueError(f"{what} path is not a file: {path}.")
+
+
+class FlameHeadEngine(PhotoProjectionBaking):
+    """Fits FLAME to batches of aligned faces (`batch_size` faces per fit) on `device` (default CPU)."""
+
+    name = "flame"
+    Options = FlameOptions
+    AUTO_WHEN_CONFIGURED = True  # head_engine=auto picks FLAME when its files are configured
+
+    def __init__(self, options: FlameOptions | None = None, *, device: str | None = None) -> None:
+        self.options = options or FlameOptions()
+        config = self.options.fit
+        self.device = device or (config.device if config is not None and config.device else "cpu")
+        self.batch_size = self.options.batch_size
+        self._fitter: FlameFitter | None = None
+        self._uv_cache = UVLayoutCache()
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.options.model)
+
+    @property
+    def embedding_path(self) -> Path:
+        return Path(self.options.embedding)
+
+    @property
+    def texture_path(self) -> Path | None:
+        return Path(self.options.texture) if self.options.texture else None
+
+    def check_inputs(self) -> None:
+        self.options.check_inputs()
 
     def load(self) -> "FlameFitter":
         """Read the files (safely) and build the fitter; later calls reuse it."""
@@ -71,7 +107,7 @@ class FlameHeadEngine:
             embedding.check_against(len(assets.faces))
             if self.texture_path is not None:
                 assets = assets.with_texture(*load_flame_texture(self.texture_path, num_faces=len(assets.faces)))
-            config = replace(self.config or FitConfig(), device=self.device)
+            config = replace(self.options.fit or FitConfig(), device=self.device)
             self._fitter = FlameFitter(assets, embedding, config)
         return self._fitter
 
@@ -92,7 +128,7 @@ class FlameHeadEngine:
             bad = np.flatnonzero(~np.isfinite(result.nme) | ~np.isfinite(result.vertices).all(axis=(1, 2)))
             if bad.size:
                 raise RuntimeError(f"the FLAME fit diverged for face {start + int(bad[0])}.")
-            meshes += [self._mesh(result, index, fitter) for index in range(len(chunk))]
+            meshes += [ensure_uvs(self._mesh(result, index, fitter), self._uv_cache) for index in range(len(chunk))]
         return meshes
 
     @staticmethod

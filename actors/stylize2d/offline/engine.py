@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
 from dataset.face import AlignedFace
-from actors.request import STYLES, AvatarRequest
+from actors.request import AvatarRequest
 from actors.stylize2d.protocol import StylizedImage
 
+STYLES = ("anime", "cartoon", "realistic", "sketch")
 # style -> module with `render(face, rng, strength) -> (image, landmarks)`, imported on first use.
 STYLE_MODULES = {style: f"actors.stylize2d.offline.{style}" for style in STYLES}
 
@@ -55,10 +57,22 @@ class OfflineStylizer:
     name = "offline"
     styles: tuple[str, ...] = STYLES
 
-    def __init__(self, **options) -> None:
-        if options:
-            raise ValueError(f"The offline engine takes no options, got {sorted(options)}.")
+    @dataclass(frozen=True)
+    class Options:
+        """The offline engine needs no weights and has no options."""
+
+        def check_inputs(self) -> None:
+            return None
+
+    def __init__(self, options: Options | None = None, *, device: str | None = None) -> None:
+        if options is not None and not isinstance(options, self.Options):
+            raise ValueError(f"The offline engine takes no options, got {options!r}.")
+        self.options = options or self.Options()
         self._renderers: dict = {}
+
+    @classmethod
+    def wants_gpu(cls, options: Options, device: str | None) -> bool:
+        return False
 
     def _renderer(self, style: str):
         if style not in self.styles:
