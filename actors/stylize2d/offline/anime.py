@@ -1,117 +1,117 @@
-"""`anime`: cel-shaded anime portrait — larger eyes, smaller nose and mouth, a softer, narrower jaw
-(a landmark-driven mesh warp), flat colour in two skin shades, painted anime eyes, clean line art and a
-pastel backdrop. The landmarks go through the same warp and come back with the image.
+"""`anime`: a cel-shaded anime portrait of the person, not of a generic character.
+
+What is drawn comes from the photo: the eye outlines are the person's (landmarks), with an enlarged
+iris in their own iris colour, catchlights and a heavy lash line along their own upper lid; brows,
+nose, mouth, jaw and cheek shapes come through the cel shading, which follows the photo's own shading;
+the lips keep their contour and colour; the hair keeps its silhouette and colour, flat-shaded in two
+tones; glasses, facial hair, a bindi and jewellery survive as solid shapes (strong local structure keeps
+its flat photo colour). A modest landmark-driven warp enlarges the eyes and makes the nose, mouth and
+jaw a little smaller.
+
+Skin tone: skin is painted from the person's median skin colour (`cel.shade_skin`: base, shadow and
+light tones at ±one ITA step with the same a*, b*), so the avatar's median skin colour is the input's.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from dataset.face import AlignedFace
-from actors.stylize2d.offline import background, eyes, lines, regions
+from actors.stylize2d.offline import background, cel, eyes, features, hair, lines, regions
 from actors.stylize2d.offline.filters import (
-    band_lightness, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, two_tone, wide_blur,
-    xdog_lines,
+    detail_weight, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, wide_blur, xdog_lines,
 )
 from actors.stylize2d.offline.warp import FaceWarp, Magnify, Slim
-from actors.stylize2d.skin_region import skin_region
 
-LINE_COLOUR = np.array([0.22, 0.13, 0.12], np.float32)  # warm dark brown, as in cel animation
+LINE_COLOUR = np.array([0.2, 0.11, 0.1], np.float32)  # warm dark brown, as in cel animation
+
+
+@dataclass(frozen=True)
+class Look:
+    """The anime look's knobs, tuned against SFace identity on real photos (tests/actors/stylize2d)."""
+
+    skin: cel.SkinShading = field(default_factory=lambda: cel.SkinShading(
+        tone_step=15.0, shadow_share=0.22, light_share=0.0, sigma=2.5,
+        detail=0.45, detail_sigma=2.0, chroma=0.5))
+    smoothness: float = 80.0  # flattening λ (edge-preserving)
+    warp: float = 1.0  # scale of the eye / nose / mouth / jaw warp
+    other_sigma: float = 4.0  # px: smoothing of L* before clothes are split into tones
+    other_detail: float = 0.3  # share of the flattened L* kept under the clothes' tones
+    other_chroma: float = 1.1  # chroma gain for clothes
+    hair_detail: float = 0.15  # share of the flattened L* kept under the hair tones (strands)
+    face_line_tau: float = 0.03  # XDoG threshold inside the face (higher: fewer lines, cleaner skin)
+    keep_low: float = 6.0  # local contrast (ΔE) from which the flat photo colour is kept ...
+    keep_high: float = 14.0  # ... and fully from here (glasses, facial hair, jewellery)
+    lip_opacity: float = 0.5  # the lips' own flat colour over the flattened photo
+
+
+LOOK = Look()
 
 
 def anime_warp(landmarks: np.ndarray, amount: float) -> FaceWarp:
-    """Bigger eyes, smaller nose and mouth, narrower lower face; `amount` 1 is the default look."""
+    """Larger (mostly taller) eyes, a smaller nose and mouth, a slightly narrower lower face.
+
+    Modest on purpose: the person must stay recognisable (`amount` 1 is the default look).
+    """
     lm = np.asarray(landmarks, np.float32)[:, :2]
     eye_w = regions.eye_width(lm)
     fields = []
     for contour in (regions.EYE_LEFT, regions.EYE_RIGHT):
         centre = lm[list(contour)].mean(axis=0)
-        fields.append(Magnify(tuple(centre), 0.95 * eye_w, 0.25 * amount, 0.5 * amount))
+        fields.append(Magnify(tuple(centre), 0.9 * eye_w, 0.12 * amount, 0.22 * amount))
     nose_w = float(np.linalg.norm(lm[regions.NOSE_WINGS[0]] - lm[regions.NOSE_WINGS[1]]))
-    fields.append(Magnify(tuple(lm[regions.NOSE_TIP]), 0.55 * nose_w, -0.3 * amount, -0.22 * amount))
+    fields.append(Magnify(tuple(lm[regions.NOSE_TIP]), 0.55 * nose_w, -0.14 * amount, -0.1 * amount))
     mouth = lm[[61, 291, 13, 14]].mean(axis=0)  # mouth corners and lip-centre points
     mouth_w = float(np.linalg.norm(lm[61] - lm[291]))
-    fields.append(Magnify(tuple(mouth), 0.65 * mouth_w, -0.22 * amount, -0.18 * amount))
+    fields.append(Magnify(tuple(mouth), 0.65 * mouth_w, -0.1 * amount, -0.08 * amount))
     face_w = regions.face_width(lm)
     fields.append(Slim(axis_x=float((lm[234, 0] + lm[454, 0]) / 2), top=float(lm[regions.NOSE_TIP, 1]),
                        full=float(mouth[1]), bottom=float(lm[regions.CHIN, 1]), half_width=face_w / 2,
-                       amount=0.13 * amount, lift=0.12 * amount))
+                       amount=0.06 * amount, lift=0.05 * amount))
     return FaceWarp(fields)
 
 
-def cel_colour(crop: np.ndarray, landmarks: np.ndarray, person: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Lab cel shading: skin in a base and a shadow shade of the measured skin colour `skin`, hair and
-    clothes in a few broad bands, calm chroma."""
-    flat = flatten(crop, smoothness=150.0, sigma_color=6.0)
-    lab = to_lab(flat)
-    # Anime skin is one flat colour: accept a wide range of skin shades (ruddy, shadowed) as skin.
-    chroma = float(np.hypot(skin[1], skin[2]))
-    weight = skin_region(lab, landmarks, skin, person, chroma_tolerance=max(14.0, 0.6 * chroma),
-                         lightness_tolerance=40.0)
-    # The shadow shade scales with the skin's lightness so dark skin keeps readable shading, not black.
-    shade = float(np.clip(0.2 * skin[0], 5.0, 11.0))
-    skin_l = two_tone(wide_blur(lab[..., 0], 8.0), float(skin[0]), threshold=shade + 1.0, shade=shade)
-    broad = wide_blur(lab, 8.0)
-    # Hair and clothes follow the broad shading, but strongly darker details (glasses frames, lashes,
-    # collars) are kept so they survive as solid dark shapes.
-    detail = lab[..., 0] - broad[..., 0]
-    keep = np.clip((-detail - 12.0) / 8.0, 0.0, 1.0)
-    # Hair: flatten the shading range around its median so it falls into two or three calm bands.
-    chin_y = int(np.clip(landmarks[regions.CHIN, 1], 0, lab.shape[0]))
-    head = (np.asarray(person)[:chin_y] > 127) & (weight[:chin_y] < 0.5)
-    middle = float(np.median(broad[:chin_y, :, 0][head])) if head.any() else float(skin[0])
-    compressed = middle + 0.5 * (wide_blur(lab[..., 0], 12.0) - middle)
-    other_l = band_lightness(compressed + detail * keep, middle, step=15.0, clean=7)
-    hard = np.clip(weight * 2.0, 0.0, 1.0)
+def clothes_colour(lab: np.ndarray, where: np.ndarray, look: Look = LOOK) -> np.ndarray:
+    """(h, w, 3) Lab for what is on the person but neither skin nor hair: L* in three tones around its
+    own median, placed by its smoothed shading, some flattened L* kept; the local colour smoothed
+    (never a colour from elsewhere, so no seams between regions)."""
+    inside = where > 0.5
+    if inside.sum() < 100:
+        return lab.copy()
+    median = float(np.median(lab[::2, ::2, 0][inside[::2, ::2]]))
+    spread = float(np.clip(0.2 * (100.0 - median), 6.0, 14.0))
+    tones = cel.SkinTones(shadow=np.array([median - spread, 0, 0], np.float32),
+                          base=np.array([median, 0, 0], np.float32),
+                          light=np.array([median + spread, 0, 0], np.float32))
+    shading = wide_blur(lab[..., 0], look.other_sigma)
+    index = cel.clean_index(cel.tone_index(shading, where, 0.3, 0.2, softness=2.0), 9)
+    banded = cel.tone_lightness(index, tones)
     out = np.empty_like(lab)
-    out[..., 0] = other_l + (skin_l - other_l) * hard
-    chroma = broad[..., 1:] * 1.15
-    calm = skin[None, None, 1:] + 0.15 * (lab[..., 1:] - skin[None, None, 1:])
-    out[..., 1:] = chroma + (calm - chroma) * weight[..., None]
+    out[..., 0] = banded + look.other_detail * (lab[..., 0] - banded)
+    out[..., 1:] = wide_blur(lab[..., 1:], 2.0) * look.other_chroma
     return out
 
 
-def paint_mouth(colour: np.ndarray, landmarks: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Lips as a faint pink of the skin; an open mouth filled with a dark interior and a band of teeth."""
-    h, w = colour.shape[:2]
-    inner = regions.points(landmarks, regions.LIPS_INNER)
-    outer = regions.points(landmarks, regions.LIPS_OUTER)
-    x0, y0 = np.floor(outer.min(axis=0) - 3).astype(int).clip(0)
-    x1, y1 = np.ceil(outer.max(axis=0) + 4).astype(int)
-    x1, y1 = min(x1, w), min(y1, h)
-    window = (slice(y0, y1), slice(x0, x1))
-    offset = np.array([x0, y0], np.float32)
-    size = (y1 - y0, x1 - x0)
-    lips = regions.feather(regions.fill_mask(size, [outer - offset]), 1.0)
-    lip_lab = np.array([skin[0] - 6.0, skin[1] + 10.0, skin[2] + 2.0], np.float32)
-    lip_rgb = to_float(to_rgb(lip_lab[None, None, :]))[0, 0]
-    patch = colour[window] + (lip_rgb - colour[window]) * (0.6 * lips[..., None])
-    opening = regions.fill_mask(size, [inner - offset])
-    if opening.sum() / 255 > 0.02 * regions.face_width(landmarks) ** 2 / 10:
-        interior = np.array([0.35, 0.12, 0.12], np.float32)
-        teeth = np.array([0.98, 0.97, 0.95], np.float32)
-        top = inner[:, 1].min() - y0
-        bottom = inner[:, 1].max() - y0
-        rows = np.arange(size[0], dtype=np.float32)[:, None]
-        upper_band = np.clip((top + 0.55 * (bottom - top) - rows) / 1.5, 0.0, 1.0)
-        fill = interior + (teeth - interior) * upper_band[..., None]
-        soft = regions.feather(opening, 0.8)[..., None]
-        patch = patch + (np.broadcast_to(fill, patch.shape) - patch) * soft
-    out = colour.copy()
-    out[window] = patch
-    return out
-
-
-def blush(shape: tuple[int, int], landmarks: np.ndarray, strength: float) -> np.ndarray:
-    """0..1 soft cheek blush weight under the eyes."""
-    h, w = shape
-    canvas = np.zeros((h, w), np.float32)
-    eye_w = regions.eye_width(landmarks)
-    for index in regions.CHEEKS:
-        x, y = landmarks[index, :2]
-        cv2.ellipse(canvas, (int(round(x)), int(round(y + 0.1 * eye_w))),
-                    (int(0.55 * eye_w), int(0.28 * eye_w)), 0, 0, 360, 1.0, -1)
-    return cv2.GaussianBlur(canvas, (0, 0), 0.25 * eye_w) * strength
+def line_art(flat_rgb: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray, skin: np.ndarray, inner: np.ndarray,
+             look: Look = LOOK) -> np.ndarray:
+    """0..1 ink (0 = ink): contours of the flat image (only strong ones inside the face, so the skin
+    stays clean), landmark strokes for the nose base, lip parting and chin, the outline of the person
+    and a thinner one where the skin meets hair or clothes."""
+    h, w = alpha.shape
+    gray = cv2.cvtColor(flat_rgb, cv2.COLOR_RGB2GRAY)
+    outside = remove_specks(xdog_lines(gray, sigma=1.2, k=1.6, tau=0.012, phi=70.0), min_area=40)
+    inside = remove_specks(xdog_lines(gray, sigma=1.0, k=1.6, tau=look.face_line_tau, phi=60.0), min_area=25)
+    face = regions.feather(regions.fill_mask((h, w), [regions.points(landmarks, regions.FACE_OVAL)]), 4.0)
+    ink = outside + (inside - outside) * face
+    ink = 1.0 - (1.0 - ink) * (alpha > 0.5)
+    strokes = lines.face_strokes(landmarks, (h, w), weight=1.4, eyes=False, brows=False, jaw=False)
+    ink = np.minimum(np.minimum(ink, strokes), lines.chin_stroke(landmarks, gray, weight=1.4))
+    # The face's own outline against hair and clothes (not around brows and lips, inside the face).
+    skin_edge = 1.0 - lines.silhouette((skin > 0.5).astype(np.float32), width=1)
+    skin_edge = 1.0 - skin_edge * (alpha > 0.5) * (1.0 - inner)
+    return np.minimum(np.minimum(ink, lines.silhouette(alpha, width=3)), 0.35 + 0.65 * skin_edge)
 
 
 def pastel_backdrop(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -130,31 +130,75 @@ def pastel_backdrop(shape: tuple[int, int], rng: np.random.Generator) -> np.ndar
     return back + (1.0 - back) * discs[..., None]
 
 
-def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+def keep_details(out: np.ndarray, lab: np.ndarray, photo: np.ndarray, locks: np.ndarray, inner: np.ndarray,
+                 look: Look = LOOK) -> None:
+    """In place: strong local structure off the hair (glasses, jewellery, nostrils, facial hair) keeps
+    its flat photo colour; small, very high-contrast things the flattening blurs (nose rings, studs, a
+    bindi) keep the photo's own colour inside the face."""
+    keep = detail_weight(lab, 4.0, look.keep_low, look.keep_high) * (1.0 - locks)
+    out += (lab - out) * keep[..., None]
+    box = regions.bounding_box(inner)
+    if box is not None:
+        sparkle = detail_weight(np.ascontiguousarray(photo[box]), 2.0, 16.0, 28.0) * (1.0 - locks[box]) * inner[box]
+        out[box] += (photo[box] - out[box]) * sparkle[..., None]
+
+
+def crisp_lips(out: np.ndarray, crop: np.ndarray, landmarks: np.ndarray) -> None:
+    """In place: the lips as in the photo, only their fine texture removed (the flattening would fade
+    their contour)."""
+    crisp = cel.feature_mask(landmarks, out.shape[:2], cel.LIPS)
+    box = regions.bounding_box(crisp)
+    if box is not None:
+        smooth = to_lab(cv2.medianBlur(np.ascontiguousarray(crop[box]), 5))
+        out[box] += (smooth - out[box]) * crisp[box][..., None]
+
+
+def render(face: AlignedFace, rng: np.random.Generator, strength: float,
+           look: Look = LOOK) -> tuple[np.ndarray, np.ndarray]:
     """(512×512 uint8 RGB, warped landmarks): the anime portrait."""
     amount = float(np.clip(strength / 0.6, 0.3, 1.5))
     h, w = face.crop.shape[:2]
-    warp = anime_warp(face.landmarks, amount)
+    # 1. Warp the photo, its masks and its landmarks together.
+    warp = anime_warp(face.landmarks, amount * look.warp)
     maps = warp.backward_map((h, w))
     crop = warp.apply(face.crop, maps)
     mask = warp.apply(face.mask, maps)
     skin_mask = warp.apply(face.skin_mask.astype(np.uint8) * 255, maps, cv2.INTER_NEAREST) > 127
     landmarks = warp.forward(face.landmarks)
+    # 2. Edge-preserving flat colour: clothes in tones of their own; inside the face, what is not skin
+    #    keeps its flat photo colour; hair in its own colour; skin from the median skin colour.
+    photo = to_lab(crop)
+    flat = flatten(crop, smoothness=look.smoothness, sigma_color=6.0)
+    lab = to_lab(flat)
+    skin = median_lab(photo, skin_mask)  # the person's own median skin colour: everything keys on it
+    chroma = float(np.hypot(skin[1], skin[2]))
+    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
+    solid = np.clip(weight * 1.5, 0.0, 1.0)
+    person = np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0)
+    out = clothes_colour(lab, person * (1.0 - solid), look)
+    inner = regions.inner_face(landmarks, (h, w))
+    out += (lab - out) * inner[..., None]
+    locks = hair.hair_weight(mask, weight, landmarks)
+    box = regions.bounding_box(locks)
+    drawn = hair.hair_colour(np.ascontiguousarray(lab[box]), locks[box], look.hair_detail) if box else None
+    if drawn is not None:
+        out[box] += (drawn - out[box]) * locks[box][..., None]
+    box = regions.bounding_box(solid)
+    if box is not None:
+        shaded = cel.shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, look.skin)
+        out[box] += (shaded - out[box]) * solid[box][..., None]
+    # 3. Glasses, jewellery and the like kept; the lips' own contour and colour.
+    keep_details(out, lab, photo, locks, inner, look)
+    crisp_lips(out, crop, landmarks)
+    lips = features.lip_shape(lab, landmarks, skin)
+    if lips is not None:
+        lips.paint(out, look.lip_opacity)
+    cel.recentre_skin(out, skin_mask, skin, solid)
+    colour = to_float(to_rgb(out))
+    # 4. Eyes: the person's eye outline, an enlarged iris in their own colour, catchlights, lashes.
+    colour = eyes.paint_eyes(colour, landmarks, eyes.iris_colour(face.crop, face.landmarks), LINE_COLOUR)
+    # 5. Line art and backdrop.
     alpha = background.person_alpha(mask, feather=1.0)
-    skin = median_lab(to_lab(crop), skin_mask)
-    lab = cel_colour(crop, landmarks, mask, skin)
-    lab[..., 1] += blush((h, w), landmarks, 7.0 * amount)
-    colour = paint_mouth(to_float(to_rgb(lab)), landmarks, skin)
-    # Eyes are painted, not filtered: iris, pupil, catchlights and lashes.
-    iris_rgb = eyes.iris_colour(face.crop, face.landmarks)
-    colour = eyes.paint_eyes(colour, landmarks, iris_rgb, LINE_COLOUR)
-    # Line art: hair and clothing contours from the image, the face drawn from landmarks.
-    gray = cv2.cvtColor(to_uint8(colour), cv2.COLOR_RGB2GRAY)
-    edges = remove_specks(xdog_lines(gray, sigma=1.2, k=1.6, tau=0.015, phi=70.0), min_area=40)
-    face_area = regions.feather(regions.fill_mask((h, w), [regions.points(landmarks, regions.FACE_OVAL)]), 4.0)
-    edges = 1.0 - (1.0 - edges) * (alpha > 0.5) * (1.0 - face_area)
-    ink = np.minimum(edges, lines.face_strokes(landmarks, (h, w), weight=1.6, eyes=False))
-    ink = np.minimum(ink, lines.silhouette(alpha, width=2))
+    ink = line_art(flat, landmarks, alpha, weight, inner, look)
     colour = colour * ink[..., None] + LINE_COLOUR * (1.0 - ink[..., None])
-    out = background.composite(colour, pastel_backdrop((h, w), rng), alpha)
-    return to_uint8(out), landmarks
+    return to_uint8(background.composite(colour, pastel_backdrop((h, w), rng), alpha)), landmarks

@@ -1,25 +1,47 @@
-"""`cartoon`: a toon-shaded comic look — smooth flat colour in a few lightness bands, clean ink lines
-(edges plus landmark-drawn features), and a pop-art halftone backdrop.
+"""`cartoon`: a toon-shaded comic portrait — flat colour regions, bold ink lines, a slight exaggeration
+(eyes a little larger, nose and mouth a little smaller) and a pop-art halftone backdrop.
 
-Lightness bands are anchored on the person's median skin L*; hair and clothes take their a*, b* from a
-k-means palette (fixed seed) with the skin's median colour reserved, and the skin's chroma is pulled
-toward that median, so the skin keeps its tone while the shading becomes graphic.
+Closer to the photo than `anime`: the skin is the person's median skin colour with their own shading
+posterised into flat steps (`cel.shade_skin`), their real eyes under a bold lid line, and the ink comes
+from the photo's own edges. Hair and clothes are lightness bands with a k-means palette of the person's
+own colours. Inside the face, what is not skin (glasses, facial hair, teeth, a bindi, jewellery) keeps
+its flat photo colour.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from dataset.face import AlignedFace
-from actors.stylize2d.offline import background, lines
+from actors.stylize2d.offline import background, cel, lines, regions
+from actors.stylize2d.offline.anime import anime_warp
 from actors.stylize2d.offline.filters import (
-    assign, band_lightness, flatten, kmeans_lab, median_lab, remove_specks, sample_pixels, to_float, to_lab,
-    to_rgb, to_uint8, wide_blur, xdog_lines,
+    band_lightness, detail_weight, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8,
+    wide_blur, xdog_lines,
 )
-from actors.stylize2d.skin_region import skin_region
+from actors.stylize2d.offline.palette import palette_chroma
 
 INK = np.array([0.12, 0.09, 0.08], np.float32)
-PALETTE_SIZE = 6  # free k-means colours besides the reserved skin colour
+
+
+@dataclass(frozen=True)
+class Look:
+    """The cartoon look's knobs, tuned against SFace identity on real photos (tests/actors/stylize2d)."""
+
+    skin: cel.SkinShading = field(default_factory=lambda: cel.SkinShading(
+        tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0,
+        detail=1.0, detail_sigma=1.5, chroma=0.6, poster_step=5.0, chroma_step=4.0))
+    warp: float = 0.15  # the anime warp, scaled down to a slight exaggeration
+    band_step: float = 12.0  # L* step of the hair and clothes bands
+    band_detail: float = 0.25  # share of the smooth L* kept under the bands
+    palette_punch: float = 1.25  # chroma gain of the hair and clothes palette
+    line_tau: float = 0.018  # XDoG threshold (lower: more ink)
+    stroke_weight: float = 2.0  # px: landmark strokes (lids, nose base, lip parting, chin)
+
+
+LOOK = Look()
 
 
 def halftone(shape: tuple[int, int], darkness: np.ndarray, period: int = 7, angle: float = 45.0) -> np.ndarray:
@@ -35,11 +57,11 @@ def halftone(shape: tuple[int, int], darkness: np.ndarray, period: int = 7, angl
     return np.clip((distance - radius) * period, 0.0, 1.0)
 
 
-def pop_backdrop(face: AlignedFace, rng: np.random.Generator) -> np.ndarray:
+def pop_backdrop(landmarks: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A flat seeded colour with a halftone burst radiating from behind the head."""
-    h, w = face.crop.shape[:2]
+    h, w = shape
     colour = background.pick_colour("cartoon", rng)
-    centre = (float(face.landmarks[168, 0]), float(face.landmarks[168, 1]))
+    centre = (float(landmarks[168, 0]), float(landmarks[168, 1]))
     y, x = np.ogrid[0:h, 0:w]
     r = np.sqrt(((x - centre[0]) ** 2 + (y - centre[1]) ** 2).astype(np.float32)) / (0.75 * w)
     dots = halftone((h, w), np.clip(r - 0.25, 0.0, 1.0) * 0.5, period=10, angle=30.0)
@@ -47,57 +69,66 @@ def pop_backdrop(face: AlignedFace, rng: np.random.Generator) -> np.ndarray:
     return light[None, None, :] * dots[..., None] + (colour * 0.82)[None, None, :] * (1.0 - dots[..., None])
 
 
-def palette_chroma(lab: np.ndarray, where: np.ndarray, skin: np.ndarray, amount: float) -> np.ndarray:
-    """(h, w, 2) a*, b* posterised to a k-means palette of the person's colours (fixed seed).
-
-    The skin's median colour is a reserved palette entry, so skin-coloured areas outside the face
-    (ears, hands) land on the exact skin chroma instead of a nearby cluster mean.
-    """
-    samples = sample_pixels(lab, where, 3000, seed=0)
-    centres = kmeans_lab(samples, PALETTE_SIZE, fixed=skin[None, :], seed=0)
-    # Cluster mostly on colour: lightness is banded separately.
-    labels = assign(lab, centres, weights=(0.25, 1.0, 1.0))
-    labels = cv2.medianBlur(labels, 7)
-    chroma = centres[:, 1:].copy()
-    chroma[1:] *= 1.0 + 0.25 * amount  # punchier palette; the reserved skin entry stays as measured
-    return chroma[labels]
-
-
-def toon_colour(face: AlignedFace, flat: np.ndarray, amount: float) -> np.ndarray:
-    """Lab image: banded lightness (skin: base and shadow only), palette chroma, calm skin chroma."""
-    lab = to_lab(flat)
-    skin = median_lab(to_lab(face.crop), face.skin_mask)
-    skin_weight = skin_region(lab, face.landmarks, skin, face.mask)
+def band_colour(lab: np.ndarray, where: np.ndarray, skin: np.ndarray, look: Look = LOOK) -> np.ndarray:
+    """(h, w, 3) Lab for hair and clothes: L* in bands anchored on the skin's L*, a palette of the
+    person's own colours (the skin colour reserved in it)."""
     soft = cv2.GaussianBlur(lab, (0, 0), 1.0)
-    # Skin: base and shadow bands only. Hair and clothes: wider bands of a broader shading, so the
-    # shapes stay large.
-    # The shadow step scales with the skin's lightness so dark skin keeps readable shading, not black.
-    step = float(np.clip(0.22 * skin[0], 6.0, 16.0))
-    skin_bands = band_lightness(soft[..., 0], float(skin[0]), step=step, clean=11, lowest=-1, highest=0)
     broad = wide_blur(soft, 4.0)
-    other_bands = band_lightness(broad[..., 0], float(skin[0]), step=24.0, clean=15)
-    banded = other_bands + (skin_bands - other_bands) * np.clip(skin_weight * 2.0, 0.0, 1.0)
+    banded = band_lightness(broad[..., 0], float(skin[0]), step=look.band_step, clean=15)
     out = np.empty_like(lab)
-    # Keep a little of the smooth gradient under the bands so large areas do not look dead flat.
-    out[..., 0] = 0.75 * banded + 0.25 * soft[..., 0]
-    person = (face.mask > 127) & (skin_weight < 0.5)
-    chroma = palette_chroma(broad, person, skin, amount) if person.sum() > PALETTE_SIZE * 10 else broad[..., 1:]
-    calm = skin[None, None, 1:] + 0.3 * (soft[..., 1:] - skin[None, None, 1:])
-    out[..., 1:] = chroma + (calm - chroma) * skin_weight[..., None]
+    out[..., 0] = banded + look.band_detail * (soft[..., 0] - banded)
+    out[..., 1:] = palette_chroma(broad, where > 0.5, skin, look.palette_punch)
     return out
 
 
-def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
-    """(512×512 uint8 RGB, landmarks): the toon portrait; the geometry does not move."""
-    amount = float(np.clip(strength / 0.6, 0.3, 1.5))
-    alpha = background.person_alpha(face.mask, feather=1.0)
-    flat = flatten(face.crop, smoothness=60.0 + 40.0 * amount, sigma_color=5.0)
-    colour = to_float(to_rgb(toon_colour(face, flat, amount)))
-    gray = cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY)
-    edges = remove_specks(xdog_lines(gray, sigma=1.3, k=1.7, tau=0.012 / amount, phi=80.0), min_area=30)
+def ink(flat_rgb: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray, amount: float, look: Look = LOOK) -> np.ndarray:
+    """0..1 ink (0 = ink): the photo's own edges, the lids, nose base, lip parting and chin, the outline."""
+    h, w = alpha.shape
+    gray = cv2.cvtColor(flat_rgb, cv2.COLOR_RGB2GRAY)
+    edges = remove_specks(xdog_lines(gray, sigma=1.3, k=1.7, tau=look.line_tau / amount, phi=80.0), min_area=30)
     edges = 1.0 - (1.0 - edges) * (alpha > 0.5)
-    ink = np.minimum(edges, lines.face_strokes(face.landmarks, colour.shape[:2], weight=2.2))
-    ink = np.minimum(ink, lines.silhouette(alpha, width=3))
-    colour = colour * ink[..., None] + INK * (1.0 - ink[..., None])
-    out = background.composite(colour, pop_backdrop(face, rng), alpha)
-    return to_uint8(out), face.landmarks.copy()
+    strokes = lines.face_strokes(landmarks, (h, w), weight=look.stroke_weight, brows=False, jaw=False)
+    strokes = np.minimum(strokes, lines.chin_stroke(landmarks, gray, weight=look.stroke_weight))
+    return np.minimum(np.minimum(edges, strokes), lines.silhouette(alpha, width=3))
+
+
+def render(face: AlignedFace, rng: np.random.Generator, strength: float,
+           look: Look = LOOK) -> tuple[np.ndarray, np.ndarray]:
+    """(512×512 uint8 RGB, warped landmarks): the toon portrait."""
+    amount = float(np.clip(strength / 0.6, 0.3, 1.5))
+    h, w = face.crop.shape[:2]
+    # 1. A slight exaggeration: the photo, its masks and landmarks warped together.
+    warp = anime_warp(face.landmarks, amount * look.warp)
+    maps = warp.backward_map((h, w))
+    crop = warp.apply(face.crop, maps)
+    mask = warp.apply(face.mask, maps)
+    skin_mask = warp.apply(face.skin_mask.astype(np.uint8) * 255, maps, cv2.INTER_NEAREST) > 127
+    landmarks = warp.forward(face.landmarks)
+    # 2. Flat colour: posterised skin from the median skin colour, banded hair and clothes, and the
+    #    flat photo colour for what is not skin inside the face.
+    photo = to_lab(crop)
+    flat = flatten(crop, smoothness=40.0 + 30.0 * amount, sigma_color=5.0)
+    lab = to_lab(flat)
+    skin = median_lab(photo, skin_mask)
+    chroma = float(np.hypot(skin[1], skin[2]))
+    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
+    solid = np.clip(weight * 1.5, 0.0, 1.0)
+    person = np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0)
+    out = band_colour(lab, person * (1.0 - solid), skin, look)
+    out += (lab - out) * regions.inner_face(landmarks, (h, w))[..., None]
+    box = regions.bounding_box(solid)
+    if box is not None:
+        shaded = cel.shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, look.skin)
+        out[box] += (shaded - out[box]) * solid[box][..., None]
+    keep = detail_weight(lab, 4.0, 6.0, 14.0) * regions.inner_face(landmarks, (h, w))
+    out += (lab - out) * keep[..., None]
+    sparkle = detail_weight(photo, 2.0, 16.0, 28.0) * regions.inner_face(landmarks, (h, w))
+    out += (photo - out) * sparkle[..., None]
+    cel.recentre_skin(out, skin_mask, skin, solid)
+    colour = to_float(to_rgb(out))
+    # 3. Ink and backdrop.
+    alpha = background.person_alpha(mask, feather=1.0)
+    drawn = ink(flat, landmarks, alpha, amount, look)
+    colour = colour * drawn[..., None] + INK * (1.0 - drawn[..., None])
+    out_rgb = background.composite(colour, pop_backdrop(landmarks, (h, w), rng), alpha)
+    return to_uint8(out_rgb), landmarks

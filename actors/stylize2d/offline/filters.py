@@ -60,15 +60,6 @@ def wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def two_tone(lightness: np.ndarray, base: float, threshold: float, shade: float, softness: float = 1.5) -> np.ndarray:
-    """Cel shading in two tones: `base` where `lightness` is above `base - threshold`, else `base - shade`.
-
-    The step is a smooth ramp `softness` L* units wide, so borders come out antialiased.
-    """
-    t = np.clip((lightness - (base - threshold)) / softness + 0.5, 0.0, 1.0)
-    return (base - shade + shade * t).astype(np.float32)
-
-
 def xdog_lines(gray: np.ndarray, sigma: float = 1.5, k: float = 1.6, tau: float = 0.01, phi: float = 60.0) -> np.ndarray:
     """Line art by the extended difference of Gaussians (Winnemöller et al. 2012): 0..1, 0 = ink.
 
@@ -186,3 +177,16 @@ def remove_specks(ink: np.ndarray, min_area: int, threshold: float = 0.5) -> np.
     if not small.any():
         return ink
     return np.where(small[labels], 1.0, ink).astype(np.float32)
+
+
+def detail_weight(lab: np.ndarray, sigma: float, low: float, high: float) -> np.ndarray:
+    """0..1 weight of strong local structure: how far each pixel stands out from its surroundings
+    (ΔE to a Gaussian of `sigma`, a* b* at half weight), ramped from `low` to `high`.
+
+    Thin high-contrast things (glasses frames, a bindi, jewellery, nostrils, a moustache edge) score
+    high; soft shading and fine skin texture do not. Flat styles keep the photo's colour there.
+    """
+    blurred = cv2.GaussianBlur(lab, (0, 0), sigma)
+    diff = lab - blurred
+    distance = np.sqrt(diff[..., 0] ** 2 + 0.25 * (diff[..., 1] ** 2 + diff[..., 2] ** 2))
+    return np.clip((distance - low) / (high - low), 0.0, 1.0).astype(np.float32)

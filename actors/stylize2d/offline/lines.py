@@ -49,14 +49,14 @@ def tapered(canvas: np.ndarray, pts: np.ndarray, width: float, taper: float = 0.
 
 
 def face_strokes(landmarks: np.ndarray, shape: tuple[int, int], weight: float = 2.0,
-                 eyes: bool = True, jaw: bool = True, nose: bool = True) -> np.ndarray:
+                 eyes: bool = True, jaw: bool = True, nose: bool = True, brows: bool = True) -> np.ndarray:
     """Ink layer with upper eyelids, brow centre lines, the lip parting, the nose base and the jaw."""
     canvas = np.zeros(shape, np.uint8)
     lm = np.asarray(landmarks, np.float32)
     if eyes:
         for upper in (regions.EYE_LEFT_UPPER, regions.EYE_RIGHT_UPPER):
             tapered(canvas, regions.points(lm, upper), 1.6 * weight, taper=0.4)
-    for pairs in (regions.BROW_LEFT_MID, regions.BROW_RIGHT_MID):
+    for pairs in (regions.BROW_LEFT_MID, regions.BROW_RIGHT_MID) if brows else ():
         mid = np.array([(lm[a, :2] + lm[b, :2]) / 2 for a, b in pairs], np.float32)
         tapered(canvas, mid, 1.1 * weight, taper=0.3)
     tapered(canvas, regions.points(lm, regions.LIPS_INNER_UPPER), 1.1 * weight, taper=0.25)
@@ -66,6 +66,19 @@ def face_strokes(landmarks: np.ndarray, shape: tuple[int, int], weight: float = 
     if jaw:
         tapered(canvas, regions.points(lm, regions.JAW[2:-2]), 1.0 * weight, taper=0.1)
     return 1.0 - canvas.astype(np.float32) / 255.0
+
+
+def chin_stroke(landmarks: np.ndarray, gray: np.ndarray, weight: float = 2.0) -> np.ndarray:
+    """Ink layer with the chin line (the middle of the jaw, which stays on the face outline even when
+    the head is turned), drawn only where the image has an edge there: a chin hidden by hands, a
+    beard or a collar gets no line across them."""
+    canvas = np.zeros(gray.shape[:2], np.uint8)
+    tapered(canvas, regions.points(landmarks, regions.JAW[6:-6]), weight, taper=0.1)
+    g = gray.astype(np.float32) / 255.0 if gray.dtype == np.uint8 else gray.astype(np.float32)
+    smooth = cv2.GaussianBlur(g, (0, 0), 2.0)
+    edge = np.hypot(cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
+    support = np.clip((cv2.dilate(edge, np.ones((7, 7), np.uint8)) - 0.04) / 0.08, 0.0, 1.0)
+    return 1.0 - canvas.astype(np.float32) / 255.0 * support
 
 
 def silhouette(alpha: np.ndarray, width: int = 3) -> np.ndarray:

@@ -37,8 +37,6 @@ LIPS_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 NOSE_TIP = 4
 NOSE_WINGS = (64, 294)  # alar base, image-left and image-right
 
-CHEEKS = (50, 280)  # image-left, image-right cheek centres
-
 
 def points(landmarks: np.ndarray, indices) -> np.ndarray:
     """(n, 2) float32 x, y of the given landmark indices."""
@@ -75,3 +73,25 @@ def face_width(landmarks: np.ndarray) -> float:
     """Cheek-to-cheek width (landmarks 234 and 454) in pixels."""
     lm = np.asarray(landmarks, np.float32)
     return float(np.linalg.norm(lm[234, :2] - lm[454, :2]))
+
+
+def inner_face(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """0..1 soft weight of the face oval from a little above the brows down (a fringe above is hair).
+
+    Flat styles keep the photo's own flat colour here for whatever is not skin (glasses, teeth,
+    facial hair, a bindi), instead of shading it as hair or clothes.
+    """
+    lm = np.asarray(landmarks, np.float32)
+    face = fill_mask(shape, [points(lm, FACE_OVAL)])
+    brow_y = int(np.clip(min(lm[105, 1], lm[334, 1]) - 0.3 * eye_width(lm), 0, shape[0]))
+    face[:brow_y] = 0
+    return feather(face, 3.0)
+
+
+def bounding_box(weight: np.ndarray, floor: float = 0.01) -> tuple[slice, slice] | None:
+    """(rows, columns) slices of the box around `weight` > `floor`, or None when there is none: work
+    on a feature's box instead of the whole image."""
+    ys, xs = np.nonzero(weight > floor)
+    if len(ys) == 0:
+        return None
+    return slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1)

@@ -1,8 +1,10 @@
 """`sketch`: a pencil portrait with a light watercolour wash on drawing paper.
 
 Graphite comes from a colour-dodge pencil rendering plus XDoG contours and seeded hatching in the
-shadows. The wash is the flattened photo (multiply blend), so the skin keeps its colour and tone; it
-fades out into the paper toward the edges of the person, as in a painted study.
+shadows. The wash is the flattened photo (multiply blend), the whole face kept as it is (its light and
+shadow carry the person); it fades out into the paper toward the edges of the person, as in a painted
+study. Graphite greys the skin a little, so the skin's median colour is brought back to the photo's
+at the end (`cel.recentre_skin`): the sketch neither darkens nor lightens the skin tone.
 """
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import cv2
 import numpy as np
 
 from dataset.face import AlignedFace
-from actors.stylize2d.offline import background, lines, regions
+from actors.stylize2d.offline import background, cel, lines, regions
 from actors.stylize2d.offline.filters import (
     flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, xdog_lines,
 )
 from actors.stylize2d.skin_region import face_and_neck, skin_region
+
+WASH_SMOOTHNESS = 50.0  # flattening λ of the watercolour wash
 
 
 def pencil(gray: np.ndarray) -> np.ndarray:
@@ -59,12 +63,15 @@ def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator) -
 
 
 def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(wash, skin weight): the flattened photo as a translucent wash, skin kept as it is, everything
-    else lighter and softer."""
-    flat = flatten(face.crop, smoothness=120.0, sigma_color=6.0)
+    """(wash, kept weight): the flattened photo as a translucent wash; skin and the whole face (its
+    shadow side too: lightening it would erase the light that shapes the face) kept as they are,
+    everything else lighter and softer."""
+    flat = flatten(face.crop, smoothness=WASH_SMOOTHNESS, sigma_color=6.0)
     lab = to_lab(flat)
     skin = median_lab(to_lab(face.crop), face.skin_mask)
-    weight = skin_region(lab, face.landmarks, skin, face.mask)
+    oval = regions.fill_mask(lab.shape[:2], [regions.points(face.landmarks, regions.FACE_OVAL)])
+    face_oval = regions.feather(oval, 4.0)
+    weight = np.maximum(skin_region(lab, face.landmarks, skin, face.mask), face_oval)
     lighter = lab.copy()
     lighter[..., 0] += (100.0 - lighter[..., 0]) * 0.35
     lighter[..., 1:] *= 0.8
@@ -78,7 +85,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     h, w = face.crop.shape[:2]
     alpha = background.person_alpha(face.mask, feather=1.5)
     paper_tint = background.pick_colour("sketch", rng)
-    sheet = background.paper((h, w), paper_tint, rng)
+    sheet = background.paper((h, w), paper_tint, rng, grain=0.025)
     wash, skin = wash_colour(face, sheet, paper_tint)
     where = wash_alpha(face, alpha, rng)
     painted = sheet + (wash - sheet) * where[..., None]
@@ -88,12 +95,17 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     contours = remove_specks(xdog_lines(gray, sigma=1.0, k=1.6, tau=0.008, phi=60.0), min_area=10)
     # Hatching in the shadows of hair and clothes; skin is modelled by the wash, not by strokes.
     shadow = np.clip((0.35 - gray.astype(np.float32) / 255.0) / 0.3, 0.0, 1.0) * (1.0 - skin)
-    hatch = hatching((h, w), shadow * 0.7 * amount, rng)
-    # The features drawn as a light pencil line (lids, brows, lip parting, nose base, jaw).
-    features = 1.0 - 0.45 * (1.0 - lines.face_strokes(face.landmarks, (h, w), weight=1.1))
+    hatch = hatching((h, w), shadow * 0.5 * amount, rng)
+    # The features drawn as a light pencil line (lids, lip parting, nose base, chin); the brows are
+    # drawn by the photo's own contours, which keep their shape.
+    strokes = lines.face_strokes(face.landmarks, (h, w), weight=1.1, brows=False, jaw=False)
+    strokes = np.minimum(strokes, lines.chin_stroke(face.landmarks, gray, weight=1.1))
+    features = 1.0 - 0.45 * (1.0 - strokes)
     graphite = np.minimum(np.minimum(dodge, 0.3 + 0.7 * contours), features) * hatch
     # Graphite is strongest on the person and fades with the wash's reach, like a loose study.
     reach = np.clip(np.maximum(where * 1.5, 0.35) * np.maximum(alpha, 0.2), 0.0, 1.0)
     graphite = 1.0 - (1.0 - graphite) * (0.6 + 0.25 * amount) * reach
-    out = painted * graphite[..., None]
-    return to_uint8(out), face.landmarks.copy()
+    # Graphite greys the skin a little: bring the skin's median colour back to the photo's.
+    lab = to_lab(to_uint8(painted * graphite[..., None]))
+    cel.recentre_skin(lab, face.skin_mask, median_lab(to_lab(face.crop), face.skin_mask), skin)
+    return to_rgb(lab), face.landmarks.copy()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from actors.stylize2d.offline.filters import (
-    assign, band_lightness, kmeans_lab, median_lab, remove_specks, to_lab, to_rgb, two_tone, wide_blur, xdog_lines,
+    assign, band_lightness, kmeans_lab, median_lab, remove_specks, to_lab, to_rgb, wide_blur, xdog_lines,
 )
 
 
@@ -37,13 +37,6 @@ def test_band_lightness_limits_per_pixel():
     lightness = np.full((8, 8), 20.0, np.float32)
     banded = band_lightness(lightness, anchor=60.0, step=10.0, clean=1, lowest=-1, highest=0)
     assert np.allclose(banded, 50.0, atol=0.01)  # clamped to one band below the anchor
-
-
-def test_two_tone_has_two_levels():
-    lightness = np.linspace(30, 80, 101, dtype=np.float32)[None, :]
-    shaded = two_tone(lightness, base=70.0, threshold=10.0, shade=12.0)
-    assert set(np.round(shaded[0, [0, -1]], 3)) == {58.0, 70.0}
-    assert np.all(np.diff(shaded[0]) >= 0)
 
 
 def test_xdog_lines_ink_edges_but_not_flat_dark_areas():

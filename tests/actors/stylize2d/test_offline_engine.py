@@ -71,8 +71,9 @@ def test_anime_warps_eyes_bigger_and_carries_the_landmarks(engine, astronaut):
     def mouth_width(lm):
         return np.linalg.norm(lm[61, :2] - lm[291, :2])
 
-    assert eye_opening(avatar.landmarks) > 1.25 * eye_opening(astronaut.landmarks)
-    assert mouth_width(avatar.landmarks) < 0.95 * mouth_width(astronaut.landmarks)
+    # A modest enlargement: the person's eyes, a little larger (identity is tested on real photos).
+    assert eye_opening(avatar.landmarks) > 1.12 * eye_opening(astronaut.landmarks)
+    assert mouth_width(avatar.landmarks) < 0.97 * mouth_width(astronaut.landmarks)
     # Eyes stay on the template (the warp magnifies around them, it does not move them).
     assert np.allclose(avatar.landmarks[[468, 473], :2], astronaut.landmarks[[468, 473], :2], atol=3)
 

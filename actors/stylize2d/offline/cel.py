@@ -1,0 +1,215 @@
+"""Cel shading of skin that keeps the person's tone: flat tones built from the median skin colour.
+
+The base tone is the person's own median skin colour in CIELAB. The shadow and the light tone sit one
+step below and above it in ITA° with b* (the warmth) held, so shading never cools or greys the skin.
+Which pixels take which tone follows the photo's own shading (quantiles of the smoothed skin L*), with
+the shadow and light areas each kept well under half of the skin: the median skin colour of the
+avatar stays the base tone, i.e. the input's median.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from actors.stylize2d.offline.filters import band_lightness, median_lab
+from actors.stylize2d.skin_region import face_and_neck
+
+MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
+STEP_LIMITS = (3.0, 14.0)  # L* distance of the shadow / light tone from the base, clamped
+
+
+@dataclass(frozen=True)
+class SkinTones:
+    """Three Lab tones (float32 (3,)) of one person's skin: shadow, base (= the median), light."""
+
+    shadow: np.ndarray
+    base: np.ndarray
+    light: np.ndarray
+
+
+def ita_degrees(lightness: float, warmth: float) -> float:
+    """ITA° = atan((L* − 50) / b*), via atan2 so that b* → 0 stays finite."""
+    return float(np.degrees(np.arctan2(lightness - 50.0, warmth)))
+
+
+def lightness_at_ita(ita: float, warmth: float) -> float:
+    """The L* that has ITA° `ita` at warmth b* `warmth`."""
+    return 50.0 + warmth * float(np.tan(np.radians(np.clip(ita, -85.0, 85.0))))
+
+
+def skin_tones(skin_lab: np.ndarray, step_degrees: float) -> SkinTones:
+    """Shadow, base and light tones `step_degrees` of ITA below / above the median skin colour.
+
+    a* and b* are those of the median for all three tones (same warmth, same hue); only L* moves,
+    to where ITA is shifted by ∓`step_degrees`, clamped to `STEP_LIMITS` L* units from the base.
+    """
+    base = np.asarray(skin_lab, np.float32).reshape(3)
+    warmth = max(float(base[2]), MIN_WARMTH)
+    ita = ita_degrees(float(base[0]), warmth)
+    lo, hi = STEP_LIMITS
+    darker = float(np.clip(base[0] - lightness_at_ita(ita - step_degrees, warmth), lo, hi))
+    lighter = float(np.clip(lightness_at_ita(ita + step_degrees, warmth) - base[0], lo, hi))
+    shadow = base.copy()
+    shadow[0] = max(base[0] - darker, 2.0)
+    light = base.copy()
+    light[0] = min(base[0] + lighter, 98.0)
+    return SkinTones(shadow=shadow, base=base, light=light)
+
+
+def tone_index(lightness: np.ndarray, skin_weight: np.ndarray, shadow_share: float, light_share: float,
+               softness: float = 1.2) -> np.ndarray:
+    """Per-pixel tone position in [-1, 1] (−1 shadow, 0 base, +1 light) from the smoothed `lightness`.
+
+    Thresholds are the `shadow_share` and 1 − `light_share` quantiles of L* over the skin (weight > 0.5),
+    so the areas are controlled and the base tone keeps the median. Steps are ramps `softness` L* wide
+    (antialiased borders).
+    """
+    if not 0.0 <= shadow_share < 0.5 or not 0.0 <= light_share < 0.5:
+        raise ValueError(f"Tone shares must be in [0, 0.5), got shadow {shadow_share} and light {light_share}.")
+    inside = skin_weight > 0.5
+    values = lightness[inside] if inside.any() else lightness.ravel()
+    dark_at, light_at = np.quantile(values, [shadow_share, 1.0 - light_share])
+    down = np.clip((dark_at - lightness) / softness + 0.5, 0.0, 1.0)
+    up = np.clip((lightness - light_at) / softness + 0.5, 0.0, 1.0) if light_share > 0 else 0.0 * lightness
+    return (up - down).astype(np.float32)
+
+
+def clean_index(index: np.ndarray, size: int) -> np.ndarray:
+    """Remove specks smaller than about `size` px from a tone map: a median filter on the quantised
+    map at half size (the map is smooth; 4x cheaper), brought back with soft borders."""
+    if size <= 1:
+        return index
+    h, w = index.shape
+    half = cv2.resize(index, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    quantised = np.clip(np.round(half * 100.0) + 128.0, 0, 255).astype(np.uint8)
+    cleaned = (cv2.medianBlur(quantised, (size // 2) | 1).astype(np.float32) - 128.0) / 100.0
+    return cv2.resize(cleaned, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def tone_lightness(index: np.ndarray, tones: SkinTones) -> np.ndarray:
+    """L* per pixel: the base tone, moving to the shadow tone as `index` → −1 and the light tone as → +1."""
+    base = float(tones.base[0])
+    down = float(tones.base[0] - tones.shadow[0])
+    up = float(tones.light[0] - tones.base[0])
+    return (base + np.where(index < 0, index * down, index * up)).astype(np.float32)
+
+
+def _closeness(lab: np.ndarray, skin_lab: np.ndarray, chroma_tolerance: float, darker: float,
+               lighter: float) -> np.ndarray:
+    """0..1: 1 within the tolerances of `skin_lab` (a*b* distance; L* at most `darker` below and
+    `lighter` above), ramping to 0 beyond them."""
+    a, b = np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2])
+    chroma = np.sqrt((a - skin_lab[1]) ** 2 + (b - skin_lab[2]) ** 2)
+    close = np.clip(1.0 - (chroma - chroma_tolerance) / chroma_tolerance, 0.0, 1.0)
+    offset = lab[..., 0] - skin_lab[0]
+    beyond = np.maximum(-offset - darker, offset - lighter)
+    return close * np.clip(1.0 - beyond / 8.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SkinShading:
+    """How a style paints skin from the person's median colour (see `shade_skin`)."""
+
+    tone_step: float  # ITA° between the base tone and the shadow / light tone
+    shadow_share: float  # skin area in the shadow tone
+    light_share: float  # skin area in the light tone
+    sigma: float  # px: smoothing of L* before it is split into tones
+    detail: float  # share of the photo's own L* (minus the tones) kept on top of the tones
+    detail_sigma: float  # px: smoothing of that kept detail
+    chroma: float  # share of the photo's a*, b* variation kept around the median
+    poster_step: float = 0.0  # L* step the kept detail is posterised to (0: smooth)
+    chroma_step: float = 0.0  # a*, b* step the kept chroma variation is posterised to (0: smooth)
+
+
+def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: SkinShading) -> np.ndarray:
+    """(h, w, 3) Lab skin: the three tones of the median skin colour `skin`, placed by the photo's
+    shading (`lab`, flattened), plus a controlled share of the photo's own detail and colour variation,
+    optionally posterised into flat steps. The detail is centred on the tones (posterised steps are
+    symmetric around 0), so the median skin colour stays the input's."""
+    tones = skin_tones(skin, shading.tone_step)
+    smooth = cv2.GaussianBlur(lab[..., 0], (0, 0), shading.sigma)
+    index = clean_index(tone_index(smooth, weight, shading.shadow_share, shading.light_share), 7)
+    base = tone_lightness(index, tones)
+    residual = lab[..., 0] - base
+    if shading.detail_sigma > 0:
+        residual = cv2.GaussianBlur(residual, (0, 0), shading.detail_sigma)
+    if shading.poster_step > 0:
+        residual = band_lightness(residual, 0.0, shading.poster_step, clean=5)
+    chroma = lab[..., 1:] - skin[None, None, 1:]
+    if shading.chroma_step > 0:
+        chroma = np.dstack([band_lightness(np.ascontiguousarray(cv2.GaussianBlur(chroma[..., c], (0, 0), 2.0)), 0.0,
+                                           shading.chroma_step, clean=7) for c in (0, 1)])
+    out = np.empty_like(lab)
+    out[..., 0] = base + shading.detail * residual
+    out[..., 1:] = skin[None, None, 1:] + shading.chroma * chroma
+    return out
+
+
+# Brows (upper edge outer → inner, lower edge inner → outer) and the outer lip contour: they keep their
+# own colour even when it is close to the skin's.
+BROWS = ((70, 63, 105, 66, 107, 55, 65, 52, 53, 46), (300, 293, 334, 296, 336, 285, 295, 282, 283, 276))
+LIPS = ((61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146),)
+FEATURES = BROWS + LIPS
+
+
+def feature_mask(landmarks: np.ndarray, shape: tuple[int, int], polygons=FEATURES) -> np.ndarray:
+    """0..1 soft mask of landmark polygons (default: the brows and lips), grown a little."""
+    mask = np.zeros(shape, np.uint8)
+    for polygon in polygons:
+        cv2.fillPoly(mask, [np.round(landmarks[list(polygon), :2]).astype(np.int32)], 255)
+    grow = max(1, int(round(0.04 * float(np.linalg.norm(landmarks[468, :2] - landmarks[473, :2])))))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.5)
+
+
+def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarray, person: np.ndarray,
+                     chroma_tolerance: float) -> np.ndarray:
+    """0..1 weight of visible skin on the head and neck.
+
+    Inside the landmark face oval and the neck, anything near the skin colour counts (shading,
+    highlights); beyond it, in a head ellipse (forehead up to the hairline, ears, a bald scalp), only
+    colours close to the median skin colour in chroma and not much darker, so hair of a similar hue
+    stays hair.
+    Wider than the tone-measuring mask on purpose: skin left out would be shaded as hair or clothes
+    and come out as pale or dark patches at the hairline, ears and neck. Lips are never skin, and on
+    the brows only what is within 10 L* of the skin is (`feature_mask`): they keep their own colour.
+    """
+    h, w = lab.shape[:2]
+    lm = np.asarray(landmarks, np.float32)[:, :2]
+    face = face_and_neck(lm, (h, w)).astype(np.float32) / 255.0
+    oval = lm[[10, 152, 234, 454]]
+    centre = ((oval[2] + oval[3]) / 2 + (oval[0] + oval[1]) / 2) / 2
+    head = np.zeros((h, w), np.uint8)
+    height = float(np.linalg.norm(oval[1] - oval[0]))
+    axes = (int(round(0.62 * float(np.linalg.norm(oval[3] - oval[2])))), int(round(0.75 * height)))
+    cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), axes, 0.0, 0.0, 360.0, 255, -1)
+    loose = _closeness(lab, skin_lab, chroma_tolerance, 40.0, 40.0)
+    # On the brows, only what is not clearly darker than the skin is skin: the hairs stay brow.
+    brows = feature_mask(lm, (h, w), BROWS)
+    loose = loose + (_closeness(lab, skin_lab, chroma_tolerance, 10.0, 40.0) - loose) * brows
+    # Beyond the oval: hair is mostly darker than skin, a bald or lit scalp lighter.
+    tight = _closeness(lab, skin_lab, 0.7 * chroma_tolerance, 20.0, 35.0)
+    inner = face * loose
+    outer = head.astype(np.float32) / 255.0 * tight
+    # Beyond the oval, only skin that joins the face's skin (a forehead, ears, a scalp), not islands of
+    # a similar colour in the hair (highlights).
+    count, labels = cv2.connectedComponents(((inner > 0.5) | (outer > 0.5)).astype(np.uint8), connectivity=4)
+    joined = np.unique(labels[inner > 0.5])
+    outer *= np.isin(labels, joined[joined > 0])
+    weight = np.maximum(inner, outer)
+    p = np.asarray(person, np.float32)
+    p = p / 255.0 if p.max() > 1.0 else p
+    weight *= np.clip((p - 0.3) / 0.4, 0.0, 1.0) * (1.0 - feature_mask(lm, (h, w), LIPS))
+    # Soft borders, but thin structures that are clearly not skin (glasses frames) stay out.
+    return np.minimum(cv2.GaussianBlur(weight, (0, 0), 2.0), np.maximum(inner, outer))
+
+
+def recentre_skin(lab: np.ndarray, skin_mask: np.ndarray, skin_lab: np.ndarray, weight: np.ndarray) -> None:
+    """Shift the painted skin (in place, by `weight`) so that its median colour over `skin_mask` is
+    exactly the photo's median `skin_lab`: shading, flattening and the kept detail are not perfectly
+    symmetric, and the skin tone is the one thing a style must not move."""
+    # Every other pixel in each direction: the median moves by a few hundredths, at a quarter of the cost.
+    offset = median_lab(lab[::2, ::2], np.asarray(skin_mask)[::2, ::2]) - np.asarray(skin_lab, np.float32)
+    lab -= offset[None, None, :] * weight[..., None]

@@ -1,0 +1,118 @@
+"""Cel shading from the person's own colours: skin tones symmetric in ITA, the median kept, hair,
+lips and eyes taken from the photo."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.color import lab2rgb, rgb2lab
+
+from actors.stylize2d.offline import cel, eyes, features, hair, regions
+from actors.stylize2d.offline.filters import detail_weight, to_lab
+
+
+def ita(lab) -> float:
+    return float(np.degrees(np.arctan2(lab[0] - 50.0, lab[2])))
+
+
+@pytest.mark.parametrize("skin", [(78.0, 6.0, 16.0), (62.0, 11.0, 21.0), (45.0, 13.0, 19.0), (28.0, 9.0, 12.0)])
+def test_skin_tones_are_one_ita_step_either_side_with_the_same_warmth(skin):
+    tones = cel.skin_tones(np.array(skin), step_degrees=8.0)
+    assert np.array_equal(tones.base, np.float32(skin))
+    for tone in (tones.shadow, tones.light):
+        assert tone[1] == pytest.approx(skin[1]) and tone[2] == pytest.approx(skin[2])  # same a*, b*
+    down, up = ita(tones.base) - ita(tones.shadow), ita(tones.light) - ita(tones.base)
+    assert down > 0 and up > 0
+    # Symmetric in ITA unless the L* step hit its clamp.
+    steps = tones.base[0] - tones.shadow[0], tones.light[0] - tones.base[0]
+    if all(cel.STEP_LIMITS[0] < s < cel.STEP_LIMITS[1] for s in steps):
+        assert down == pytest.approx(8.0, abs=0.05) and up == pytest.approx(8.0, abs=0.05)
+
+
+def test_tone_index_splits_the_skin_by_share():
+    rng = np.random.default_rng(0)
+    lightness = rng.uniform(30, 70, (200, 200)).astype(np.float32)
+    weight = np.ones_like(lightness)
+    index = cel.tone_index(lightness, weight, shadow_share=0.2, light_share=0.1, softness=0.01)
+    assert np.mean(index < -0.5) == pytest.approx(0.2, abs=0.01)
+    assert np.mean(index > 0.5) == pytest.approx(0.1, abs=0.01)
+    with pytest.raises(ValueError, match="shares"):
+        cel.tone_index(lightness, weight, shadow_share=0.6, light_share=0.1)
+
+
+def test_shaded_skin_keeps_the_median_colour_and_recentring_makes_it_exact():
+    rng = np.random.default_rng(1)
+    lab = np.empty((128, 128, 3), np.float32)
+    lab[..., 0] = 55 + 8 * np.sin(np.linspace(0, 6, 128))[None, :] + rng.normal(0, 2, (128, 128))
+    lab[..., 1] = 12 + rng.normal(0, 2, (128, 128))
+    lab[..., 2] = 20 + rng.normal(0, 2, (128, 128))
+    mask = np.ones((128, 128), bool)
+    skin = np.median(lab.reshape(-1, 3), axis=0).astype(np.float32)
+    shading = cel.SkinShading(tone_step=12.0, shadow_share=0.22, light_share=0.05, sigma=2.0, detail=0.4,
+                              detail_sigma=1.0, chroma=0.5)
+    out = cel.shade_skin(lab, np.ones((128, 128), np.float32), skin, shading)
+    assert np.abs(np.median(out.reshape(-1, 3), axis=0) - skin).max() < 1.5
+    assert out[..., 0].std() < lab[..., 0].std()  # flatter than the photo
+    cel.recentre_skin(out, mask, skin, np.ones((128, 128), np.float32))
+    # median_lab drops the brightest and darkest 10% by L* first; measure the same way, with numpy.
+    kept = (out[..., 0] >= np.quantile(out[..., 0], 0.1)) & (out[..., 0] <= np.quantile(out[..., 0], 0.9))
+    assert np.abs(np.median(out[kept], axis=0) - skin).max() < 0.05
+
+
+def test_detail_weight_finds_thin_contrast_not_soft_shading():
+    rgb = np.full((64, 64, 3), 180, np.uint8)
+    rgb[:, :, 0] = np.linspace(150, 210, 64).astype(np.uint8)[None, :]  # a soft gradient
+    rgb[30:33, 10:50] = (40, 30, 30)  # a thin dark frame
+    weight = detail_weight(to_lab(rgb), 4.0, 6.0, 14.0)
+    assert weight[31, 20:40].min() > 0.9
+    assert weight[5:20, 5:60].max() < 0.05
+
+
+def test_lip_shape_has_the_lips_own_colour_never_lighter_than_the_skin(aligned_faces):
+    face = aligned_faces["astronaut"]
+    lab = to_lab(face.crop)
+    skin = np.median(lab[face.skin_mask], axis=0)
+    lips = features.lip_shape(lab, face.landmarks, skin)
+    x0, y0 = lips.origin
+    h, w = lips.alpha.shape
+    inside = lips.alpha > 0.9
+    photo_lips = lab[y0:y0 + h, x0:x0 + w][inside]
+    assert lips.colour[0] <= skin[0] - 2.0
+    # Hue of the painted lips is the photo's lip hue (checked with scikit-image's Lab).
+    painted = rgb2lab(lab2rgb(lips.colour[None, None, :].astype(np.float64)))[0, 0]
+    hue = np.degrees(np.arctan2(painted[2], painted[1]))
+    photo_hue = np.degrees(np.arctan2(np.median(photo_lips[:, 2]), np.median(photo_lips[:, 1])))
+    assert abs(hue - photo_hue) < 8.0
+
+
+def test_hair_weight_is_around_the_head_not_on_the_face_or_the_clothes(aligned_faces):
+    face = aligned_faces["grace_hopper"]  # dark hat above, dark jacket below
+    lab = to_lab(face.crop)
+    skin = np.median(lab[face.skin_mask], axis=0)
+    skin_weight = cel.head_skin_weight(lab, face.landmarks, skin, face.mask, chroma_tolerance=12.0)
+    locks = hair.hair_weight(face.mask, skin_weight, face.landmarks)
+    inner = regions.inner_face(face.landmarks, locks.shape) > 0.5
+    assert locks[inner].mean() < 0.05
+    top = int(face.landmarks[10, 1])
+    assert locks[: top - 20].max() > 0.9  # the hat over the crown
+    chin = int(face.landmarks[152, 1])
+    centre = int(face.landmarks[152, 0])
+    below = locks[chin + 10:, centre - 60:centre + 60]
+    assert below.size and below.mean() < 0.05  # the collar and jacket under the chin
+
+
+def test_iris_colour_is_the_photos_and_closed_eyes_get_no_iris(aligned_faces):
+    face = aligned_faces["astronaut"]
+    rgb = eyes.iris_colour(face.crop, face.landmarks)
+    lab = rgb2lab(rgb[None, None, :].astype(np.float64))[0, 0]
+    assert lab[2] > lab[1] > 0  # brown: warm, more yellow than red
+    canvas = np.full((512, 512, 3), 0.5, np.float32)
+    closed = face.landmarks.copy()
+    lids = ((regions.EYE_LEFT_UPPER, regions.EYE_LEFT_LOWER), (regions.EYE_RIGHT_UPPER, regions.EYE_RIGHT_LOWER))
+    for upper, lower in lids:
+        lid = closed[list(upper[1:-1]), 1]
+        closed[list(lower[1:-1]), 1] = np.interp(np.arange(7), np.arange(7), lid[::-1]) + 1.0
+    open_eyes = eyes.paint_eyes(canvas, face.landmarks, rgb, np.zeros(3, np.float32))
+    shut_eyes = eyes.paint_eyes(canvas, closed, rgb, np.zeros(3, np.float32))
+    white = lambda img: int((img.min(axis=2) > 0.9).sum())  # noqa: E731
+    assert white(open_eyes) > 100  # sclera and catchlights
+    assert white(shut_eyes) == 0  # a lid line only
