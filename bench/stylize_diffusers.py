@@ -111,7 +111,7 @@ def run(
 
     from actors.request import AvatarRequest
     from actors.stylize2d import prompts
-    from actors.stylize2d.diffusers_engine import DiffusersStylizer
+    from actors.stylize2d.diffusers_engine import DiffusersOptions, DiffusersStylizer
 
     if not tiny and not torch.cuda.is_available():
         raise SystemExit("No CUDA device: the SD 1.5 benchmark needs one (use --tiny for a CPU smoke run).")
@@ -130,7 +130,8 @@ def run(
             model = build_random_sd15(Path(folder) / "sd15", device=device)
             working = size
         engine = DiffusersStylizer(
-            model, device=device, batch_size=batch_size, steps=steps, resolution=working if tiny else None
+            DiffusersOptions(base_model=str(model), batch_size=batch_size, steps=steps, resolution=working if tiny else None),
+            device=device,
         ).load()
         pipe = engine.pipeline
 

@@ -22,10 +22,10 @@ def tiny_sd(tmp_path_factory):
 
 
 def test_diffusers_engine_runs_fp16_on_cuda_close_to_cpu(tiny_sd, aligned_faces):
-    from actors.stylize2d.diffusers_engine import DiffusersStylizer
+    from tests.actors.stylize2d.test_diffusers_engine import make_engine
 
     faces = [aligned_faces["astronaut"], aligned_faces["grace_hopper"]]
-    cuda = DiffusersStylizer(tiny_sd, device="cuda", batch_size=2, **FAST)
+    cuda = make_engine(tiny_sd, device="cuda", batch_size=2, **FAST)
     assert cuda.dtype == "float16"
     images = [r.image for r in cuda.stylize(faces, "realistic", REQUEST, [1, 2])]
     assert all(image.shape == (256, 256, 3) for image in images)
@@ -34,9 +34,9 @@ def test_diffusers_engine_runs_fp16_on_cuda_close_to_cpu(tiny_sd, aligned_faces)
 
 @pytest.mark.parametrize("mode", ["model_offload", "sequential_offload", "vae_tiling"])
 def test_low_vram_modes_run_on_cuda(tiny_sd, aligned_faces, mode):
-    from actors.stylize2d.diffusers_engine import DiffusersStylizer
+    from tests.actors.stylize2d.test_diffusers_engine import make_engine
 
-    engine = DiffusersStylizer(tiny_sd, device="cuda", low_vram=mode, batch_size=1, **FAST)
+    engine = make_engine(tiny_sd, device="cuda", low_vram=mode, batch_size=1, **FAST)
     result = engine.stylize([aligned_faces["astronaut"]], "cartoon", REQUEST, [3])[0]
     assert result.image.shape == (256, 256, 3) and result.image.std() > 0
 

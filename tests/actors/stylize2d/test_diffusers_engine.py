@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from actors.request import AvatarRequest
-from actors.stylize2d.diffusers_engine import DiffusersStylizer
+from actors.stylize2d.diffusers_engine import DiffusersOptions, DiffusersStylizer
+
+
+def make_engine(base_model, device=None, **options) -> DiffusersStylizer:
+    return DiffusersStylizer(DiffusersOptions(base_model=str(base_model), **options), device=device)
 
 # 3 scheduler steps at strength 0.7 = 2 denoising steps, at the tiny model's 32 px.
 FAST = {"steps": 3, "resolution": 32}
@@ -20,7 +24,7 @@ def faces(aligned_faces):
 @pytest.fixture(scope="module")
 def baseline(tiny_sd, faces):
     """Images of the plain pipeline (no LoRA, no IP-Adapter) for seeds 11, 12."""
-    return _images(DiffusersStylizer(tiny_sd, batch_size=2, **FAST).stylize(faces, "realistic", REQUEST, [11, 12]))
+    return _images(make_engine(tiny_sd, batch_size=2, **FAST).stylize(faces, "realistic", REQUEST, [11, 12]))
 
 
 def _images(results) -> list[np.ndarray]:
@@ -38,17 +42,20 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
 def test_constructor_validates_without_loading(tiny_sd):
     import torch
 
-    engine = DiffusersStylizer(tiny_sd, **FAST)
+    engine = make_engine(tiny_sd, **FAST)
     assert not engine.is_loaded
     assert engine.device == ("cuda" if torch.cuda.is_available() else "cpu")
     assert engine.dtype == ("float16" if torch.cuda.is_available() else "float32")
 
 
-def test_registry_builds_the_engine_from_keyword_options(tiny_sd):
+def test_the_config_builds_the_engine_from_its_options(tiny_sd):
+    from actors.config import PipelineConfig
     from actors.stylize2d.protocol import Stylizer
-    from actors.stylize2d.registry import create_engine
+    from actors.stylize2d.registry import STYLIZERS
 
-    engine = create_engine("diffusers", base_model=tiny_sd, steps=4, batch_size=3)
+    config = PipelineConfig(engine_options={"diffusers": DiffusersOptions(base_model=str(tiny_sd), steps=4, batch_size=3)})
+    assert config.engine_problem(STYLIZERS, "diffusers") is None
+    engine = config.create(STYLIZERS, "diffusers")
     assert isinstance(engine, DiffusersStylizer)
     assert isinstance(engine, Stylizer)
     assert (engine.steps, engine.batch_size) == (4, 3)
@@ -56,7 +63,7 @@ def test_registry_builds_the_engine_from_keyword_options(tiny_sd):
 
 
 def test_img2img_end_to_end_and_batching_keeps_images(tiny_sd, faces, baseline):
-    single = DiffusersStylizer(tiny_sd, device="cpu", batch_size=1, **FAST)
+    single = make_engine(tiny_sd, device="cpu", batch_size=1, **FAST)
     results = single.stylize(faces, "realistic", REQUEST, [11, 12])
     assert single.is_loaded
     assert len(results) == 2
@@ -75,7 +82,7 @@ def test_img2img_end_to_end_and_batching_keeps_images(tiny_sd, faces, baseline):
 
 
 def test_per_item_seeds(tiny_sd, faces):
-    engine = DiffusersStylizer(tiny_sd, batch_size=4, **FAST)
+    engine = make_engine(tiny_sd, batch_size=4, **FAST)
     face = faces[0]
     same, other, repeat = _images(engine.stylize([face, face, face], "anime", REQUEST, [5, 6, 5]))
     # same face, same seed: the same image (up to float rounding of batched CPU kernels)
@@ -86,7 +93,7 @@ def test_per_item_seeds(tiny_sd, faces):
 
 
 def test_each_style_prompt_reaches_the_model(tiny_sd, faces):
-    engine = DiffusersStylizer(tiny_sd, batch_size=2, **FAST)
+    engine = make_engine(tiny_sd, batch_size=2, **FAST)
     by_style = {style: engine.stylize(faces[:1], style, REQUEST, [3])[0].image for style in engine.styles}
     styles = list(by_style)
     for i, a in enumerate(styles):
@@ -95,11 +102,11 @@ def test_each_style_prompt_reaches_the_model(tiny_sd, faces):
 
 
 def test_lora_safetensors_loads_and_changes_output(tiny_sd, tiny_lora, faces, baseline):
-    with_lora = DiffusersStylizer(tiny_sd, lora=tiny_lora, lora_scale=0.8, batch_size=2, **FAST)
+    with_lora = make_engine(tiny_sd, lora=tiny_lora, lora_scale=0.8, batch_size=2, **FAST)
     images = _images(with_lora.stylize(faces, "realistic", REQUEST, [11, 12]))
     assert all(_mean_diff(a, b) > 1.0 for a, b in zip(images, baseline))
     # the scale reaches the weights: at 0 the LoRA is a no-op
-    off = DiffusersStylizer(tiny_sd, lora=tiny_lora, lora_scale=0.0, batch_size=2, **FAST)
+    off = make_engine(tiny_sd, lora=tiny_lora, lora_scale=0.0, batch_size=2, **FAST)
     assert all(_max_diff(a, b) <= 3 for a, b in zip(_images(off.stylize(faces, "realistic", REQUEST, [11, 12])), baseline))
 
 
@@ -118,8 +125,8 @@ def test_kohya_named_lora_gives_the_same_images(tiny_sd, tiny_lora, faces, tmp_p
     kohya_file = tmp_path / "indianface_kohya.safetensors"
     save_file(kohya, str(kohya_file))
 
-    expected = DiffusersStylizer(tiny_sd, lora=tiny_lora, batch_size=2, **FAST).stylize(faces, "anime", REQUEST, [4, 5])
-    got = DiffusersStylizer(tiny_sd, lora=kohya_file, batch_size=2, **FAST).stylize(faces, "anime", REQUEST, [4, 5])
+    expected = make_engine(tiny_sd, lora=tiny_lora, batch_size=2, **FAST).stylize(faces, "anime", REQUEST, [4, 5])
+    got = make_engine(tiny_sd, lora=kohya_file, batch_size=2, **FAST).stylize(faces, "anime", REQUEST, [4, 5])
     assert all(_max_diff(a.image, b.image) <= 3 for a, b in zip(expected, got))
 
 
@@ -127,13 +134,13 @@ def test_ip_adapter_path_runs_with_the_face_as_identity_image(tiny_sd, faces, ba
     from tests.tiny_sd import tiny_ip_adapter_paths
 
     weights, encoder = tiny_ip_adapter_paths(tiny_sd)
-    engine = DiffusersStylizer(tiny_sd, ip_adapter=weights, ip_adapter_scale=0.6, batch_size=2, **FAST)
+    engine = make_engine(tiny_sd, ip_adapter=weights, ip_adapter_scale=0.6, batch_size=2, **FAST)
     images = _images(engine.stylize(faces, "realistic", REQUEST, [11, 12]))
     assert engine.pipeline.image_encoder is not None
     assert all(img.shape == (256, 256, 3) for img in images)
     assert all(_mean_diff(a, b) > 1.0 for a, b in zip(images, baseline))
     # explicit encoder folder, scale 0: the adapter is wired in but contributes nothing
-    muted = DiffusersStylizer(tiny_sd, ip_adapter=weights, image_encoder=encoder, ip_adapter_scale=0.0, batch_size=2, **FAST)
+    muted = make_engine(tiny_sd, ip_adapter=weights, image_encoder=encoder, ip_adapter_scale=0.0, batch_size=2, **FAST)
     assert all(_max_diff(a, b) <= 3 for a, b in zip(_images(muted.stylize(faces, "realistic", REQUEST, [11, 12])), baseline))
 
 
@@ -141,7 +148,7 @@ def test_attention_is_sdpa_and_cpu_runs_fp32(tiny_sd):
     import torch
     from diffusers.models.attention_processor import AttnProcessor2_0
 
-    engine = DiffusersStylizer(tiny_sd, device="cpu", **FAST)
+    engine = make_engine(tiny_sd, device="cpu", **FAST)
     pipe = engine.pipeline
     assert pipe.unet.dtype == torch.float32 and pipe.unet.device.type == "cpu"
     assert {type(p) for p in pipe.unet.attn_processors.values()} == {AttnProcessor2_0}
@@ -149,7 +156,7 @@ def test_attention_is_sdpa_and_cpu_runs_fp32(tiny_sd):
 
 
 def test_vae_tiling_mode_runs_on_cpu_with_same_images(tiny_sd, faces, baseline):
-    engine = DiffusersStylizer(tiny_sd, device="cpu", low_vram="vae_tiling", batch_size=2, **FAST)
+    engine = make_engine(tiny_sd, device="cpu", low_vram="vae_tiling", batch_size=2, **FAST)
     images = _images(engine.stylize(faces, "realistic", REQUEST, [11, 12]))
     assert engine.pipeline.vae.use_tiling and engine.pipeline.vae.use_slicing
     assert all(_max_diff(a, b) <= 3 for a, b in zip(images, baseline))
@@ -158,16 +165,16 @@ def test_vae_tiling_mode_runs_on_cpu_with_same_images(tiny_sd, faces, baseline):
 @pytest.mark.parametrize("mode", ["model_offload", "sequential_offload"])
 def test_offload_modes_are_refused_on_cpu(tiny_sd, mode):
     with pytest.raises(ValueError, match=f"low_vram='{mode}'.*CUDA"):
-        DiffusersStylizer(tiny_sd, device="cpu", low_vram=mode)
+        make_engine(tiny_sd, device="cpu", low_vram=mode)
 
 
 def test_unknown_low_vram_mode(tiny_sd):
     with pytest.raises(ValueError, match="`low_vram` must be one of"):
-        DiffusersStylizer(tiny_sd, low_vram="tiny")
+        make_engine(tiny_sd, low_vram="tiny")
 
 
 def test_output_follows_request_size(tiny_sd, faces):
-    engine = DiffusersStylizer(tiny_sd, **FAST)
+    engine = make_engine(tiny_sd, **FAST)
     request = AvatarRequest(engine="diffusers", size=512, strength=0.5)
     (result,) = engine.stylize(faces[:1], "cartoon", request, [0])
     assert result.image.shape == (512, 512, 3)
@@ -175,7 +182,7 @@ def test_output_follows_request_size(tiny_sd, faces):
 
 
 def test_stylize_rejects_bad_calls(tiny_sd, faces):
-    engine = DiffusersStylizer(tiny_sd, **FAST)
+    engine = make_engine(tiny_sd, **FAST)
     with pytest.raises(ValueError, match="Unknown style 'oil'"):
         engine.stylize(faces, "oil", REQUEST, [1, 2])
     with pytest.raises(ValueError, match="one seed per face: got 1 seeds for 2 faces"):

@@ -41,10 +41,10 @@ def test_tone_phrases_are_distinct_per_mst():
     assert len(set(prompts.SKIN_TONE_PHRASES)) == 10
 
 
-def test_styles_cover_the_request_styles():
-    from actors.request import STYLES
+def test_the_diffusers_engine_draws_every_offline_style():
+    from actors.stylize2d.offline import OfflineStylizer
 
-    assert set(STYLES) <= set(prompts.STYLES)
+    assert set(OfflineStylizer.styles) <= set(prompts.STYLES)
 
 
 def test_custom_trigger_word():

@@ -1,4 +1,4 @@
-"""Engine registry: names, precise errors, lazy imports."""
+"""The 2D engine registry: names from the classes, precise errors, light imports."""
 from __future__ import annotations
 
 import subprocess
@@ -7,41 +7,43 @@ from pathlib import Path
 
 import pytest
 
+from actors.config import PipelineConfig
+from actors.stylize2d.offline import OfflineStylizer
 from actors.stylize2d.protocol import Stylizer
-from actors.stylize2d.registry import ENGINES, available_engines, create_engine
+from actors.stylize2d.registry import STYLIZERS
 
 
-def test_available_engines_lists_offline_and_diffusers():
-    assert available_engines() == ("offline", "diffusers")
-    assert set(ENGINES) == set(available_engines())
+def test_registered_engines_are_offline_then_diffusers():
+    assert STYLIZERS.names == ("offline", "diffusers") and STYLIZERS.default == "offline"
+    assert all(STYLIZERS[name].name == name for name in STYLIZERS)
 
 
 def test_unknown_engine_names_the_known_ones():
     with pytest.raises(ValueError) as error:
-        create_engine("comfy")
+        STYLIZERS.engine_class("comfy")
     message = str(error.value)
-    assert "'comfy'" in message
-    assert "offline" in message and "diffusers" in message
+    assert "'comfy'" in message and "offline" in message and "diffusers" in message
 
 
 def test_offline_engine_satisfies_the_protocol():
-    engine = create_engine("offline")
-    assert isinstance(engine, Stylizer)
-    assert engine.name == "offline"
+    engine = PipelineConfig().create(STYLIZERS, "offline")
+    assert isinstance(engine, Stylizer) and isinstance(engine, OfflineStylizer)
     assert engine.styles == ("anime", "cartoon", "realistic", "sketch")
 
 
-def test_offline_engine_rejects_options_it_does_not_take():
-    with pytest.raises(ValueError, match="base_model"):
-        create_engine("offline", base_model="/models/sd15")
+def test_an_unconfigured_engine_says_what_it_needs():
+    problem = PipelineConfig().engine_problem(STYLIZERS, "diffusers")
+    assert "--base-model" in problem and "AVATAR_BASE_MODEL" in problem
+    assert PipelineConfig().engine_problem(STYLIZERS, "offline") is None
 
 
 def test_creating_the_offline_engine_imports_no_torch_or_diffusers():
     code = (
         "import sys\n"
-        "from actors.stylize2d.registry import create_engine\n"
-        "create_engine('offline')\n"
-        "heavy = [m for m in ('torch', 'diffusers', 'actors.stylize2d.diffusers_engine') if m in sys.modules]\n"
+        "from actors.config import PipelineConfig\n"
+        "from actors.stylize2d.registry import STYLIZERS\n"
+        "PipelineConfig().create(STYLIZERS, 'offline')\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'mediapipe') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     root = Path(__file__).resolve().parents[3]
