@@ -1,4 +1,6 @@
-"""Scaling: the generate job with 1 and 2 actors on this machine, per-stage costs, and a sizing estimate.
+"""Scaling: the generate job with 1 and 2 actors per stage on this machine, three stages (alignment → 2D →
+3D, the default) against two (alignment → 2D+3D in one actor, `--fuse-avatar-stages`) on the same photos in
+the same run, per-stage costs, and a sizing estimate.
 
     python -m bench.scaling [--count 200] [--modes 2d,3d] [--json bench/results/scaling.json]
 
@@ -24,12 +26,13 @@ SECONDS_PER_DAY = 24 * 3600
 CPU_WORKER_CORES = 16  # cluster.yaml's cpu_worker (c6i.4xlarge)
 
 
-def run_generate(folder: Path, output: Path, actors: int, modes: str, batch_size: int) -> tuple[float, dict]:
+def run_generate(folder: Path, output: Path, actors: int, modes: str, batch_size: int, fused: bool) -> tuple[float, dict]:
     from jobs import generate
 
     started = time.perf_counter()
     generate.main(["--input", str(folder), "--output", str(output), "--modes", modes, "--style", "cartoon",
-                   "--num-actors", str(actors), "--batch-size", str(batch_size), "--no-report"])
+                   "--num-actors", str(actors), "--batch-size", str(batch_size), "--no-report"]
+                  + (["--fuse-avatar-stages"] if fused else []))
     wall = time.perf_counter() - started
     table = pq.read_table(output / "results.parquet").to_pandas()
     ok = table[table["status"] == "ok"]
@@ -51,19 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_photo_folder(Path(tmp) / "photos", args.count)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-        for actors in (1, 2):
-            wall, stages = run_generate(folder, Path(tmp) / f"out{actors}", actors, args.modes, args.batch_size)
-            rows.append({"actors": actors, "wall_s": wall, "images_per_s": args.count / wall, **stages})
+        for layout, fused in (("three stages", False), ("two stages (fused 2D+3D)", True)):
+            for actors in (1, 2):
+                wall, stages = run_generate(folder, Path(tmp) / f"out{actors}{fused}", actors, args.modes,
+                                            args.batch_size, fused)
+                rows.append({"layout": layout, "actors": actors, "wall_s": wall, "images_per_s": args.count / wall,
+                             **stages})
         ray.shutdown()
     base = rows[0]["images_per_s"]
     for row in rows:
         row["speed_up"] = row["images_per_s"] / base
     stage_columns = [c for c in ("ms_align", "ms_2d", "ms_3d") if c in rows[0]]
-    print_table(f"generate --modes {args.modes}, {args.count} photos, {os.cpu_count()} cores", rows,
-                ["actors", "wall_s", "images_per_s", "speed_up", *stage_columns])
+    print_table(f"generate --modes {args.modes}, {args.count} photos, {os.cpu_count()} cores (actors per stage)", rows,
+                ["layout", "actors", "wall_s", "images_per_s", "speed_up", *stage_columns])
 
     # Sizing: CPU-seconds per photo from the per-stage costs (each stage is single-threaded per actor).
-    cpu_s_per_photo = sum(rows[-1][c] for c in stage_columns) / 1000.0
+    cpu_s_per_photo = sum(rows[1][c] for c in stage_columns) / 1000.0  # three stages, 2 actors each
     per_core_per_day = SECONDS_PER_DAY / cpu_s_per_photo
     cores = math.ceil(PHOTOS_PER_DAY / per_core_per_day)
     sizing = {

@@ -31,12 +31,14 @@ from pathlib import Path
 from actors.train.captions import DEFAULT_TEMPLATE, check_template
 from actors.train.config import TrainConfig
 from actors.train.selection import RowFilter
+from jobs import common
+from jobs.common import UserError
 
 log = logging.getLogger("jobs.train_lora")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobs.train_lora", description=__doc__.split("\n\n")[0])
+    parser = common.OneLineParser(prog="python -m jobs.train_lora", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shards", required=True, type=Path, help="preprocess output folder (holding shards/)")
     parser.add_argument("--base-model", required=True, type=Path, help="diffusers Stable Diffusion 1.x folder")
     parser.add_argument("--output", required=True, type=Path, help="output folder for the LoRA and logs")
@@ -86,14 +88,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             sample_every=args.sample_every, sample_steps=args.sample_steps,
         )
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
 
 
 def shards_folder(path: Path) -> Path:
     """DIR/shards when it exists, else DIR itself; it must hold .parquet files."""
     folder = path / "shards" if (path / "shards").is_dir() else path
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
-        raise SystemExit(f"error: no Parquet shards in {folder} (run jobs.preprocess first).")
+        raise UserError(f"no Parquet shards in {folder} (run jobs.preprocess first).")
     return folder
 
 
@@ -102,7 +104,7 @@ def check_output(config: TrainConfig) -> None:
 
     output = config.output_path
     if not config.resume and (list_checkpoints(output) or (output / "pytorch_lora_weights.safetensors").exists()):
-        raise SystemExit(f"error: {output} already holds a training run: pass --resume to continue it, "
+        raise UserError(f"{output} already holds a training run: pass --resume to continue it, "
                          "or choose another --output.")
 
 
@@ -144,7 +146,6 @@ def run(args: argparse.Namespace) -> dict:
 
     from actors.train.models import check_base_model
     from actors.train.ray_worker import trainer_actor
-    from jobs import common
 
     started = time.time()
     common.absolute_paths(args, "shards!", "output!", "base_model")
@@ -153,18 +154,18 @@ def run(args: argparse.Namespace) -> dict:
         row_filter = RowFilter(min_face_size=args.min_face_size, max_yaw=args.max_yaw)
         check_base_model(config.base_model)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        raise UserError(str(error)) from None
     if args.num_cpus <= 0:
-        raise SystemExit("error: --num-cpus must be positive.")
+        raise UserError("--num-cpus must be positive.")
     folder = shards_folder(args.shards)
     check_output(config)
     config.output_path.mkdir(parents=True, exist_ok=True)
 
-    common.connect(args.address)
+    common.connect(args.address, getattr(args, "verbose", False))
     examples, counts = load_examples(folder, config, row_filter, args.caption_template, args.balance_mst)
     log.info("Training rows: %s", dict(counts))
     if not examples:
-        raise SystemExit(f"error: no training rows left in {folder}: {dict(counts)}.")
+        raise UserError(f"no training rows left in {folder}: {dict(counts)}.")
 
     use_gpu = wants_gpu(config.device)
     actor = trainer_actor(config, use_gpu=use_gpu, num_cpus=args.num_cpus)
@@ -185,11 +186,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs import common
-
-    common.setup_logging()
-    run(build_parser().parse_args(argv))
-    return 0
+    return common.run_main(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

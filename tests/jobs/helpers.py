@@ -62,3 +62,24 @@ def wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def run_cli(main, argv: list[str], capfd, **kwargs) -> tuple[int, str, str]:
+    """Call a job's `main(argv)` in this process: (exit code, stdout, stderr) as the console would show them
+    (file-descriptor level, so Ray's and native libraries' writes count too)."""
+    capfd.readouterr()
+    try:
+        code = main(argv, **kwargs)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    out, err = capfd.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """A user error: exit code 2 and exactly one line on stderr (no traceback) naming each of `fragments`."""
+    lines = err.strip("\n").split("\n")
+    assert code == 2, (code, err[-2000:])
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

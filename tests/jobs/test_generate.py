@@ -14,7 +14,7 @@ from dataset.sources import list_inputs
 from jobs import generate
 from dataset.sources import printable_source
 from tests.corpus import build_corpus, corpus_input
-from tests.jobs.helpers import REPO, job_env, kill_session, start_job, wait_for
+from tests.jobs.helpers import REPO, assert_one_line_error, job_env, kill_session, run_cli, start_job, wait_for
 
 
 def write_photos(folder, package_photos, copies: int = 1):
@@ -73,11 +73,14 @@ def test_manifest_and_report(generated):
     assert report.count(".glb") >= 2
 
 
-def test_invalid_options_fail_before_any_work(tmp_path):
-    with pytest.raises(SystemExit, match="Unknown style"):
-        generate.main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--style", "watercolour"])
-    with pytest.raises(SystemExit, match="embedding"):
-        generate.main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--flame", str(tmp_path)])
+def test_invalid_options_fail_before_any_work(tmp_path, capfd):
+    code, _, err = run_cli(generate.main, ["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--style", "watercolour"],
+                           capfd)
+    assert_one_line_error(code, err, "unknown style 'watercolour'")
+    code, _, err = run_cli(generate.main, ["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--flame", str(tmp_path)],
+                           capfd)
+    assert_one_line_error(code, err, "--flame-embedding")
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
@@ -100,9 +103,10 @@ def test_bad_input_corpus_through_generate(tmp_path, package_photos, ray_cluster
 
 @pytest.mark.slow
 def test_killed_driver_resumes_without_recomputing(tmp_path, package_photos):
+    """Three stages (alignment, 2D, 3D); the driver and its local Ray are SIGKILLed half way."""
     photos = write_photos(tmp_path / "photos", package_photos, copies=8)
     output = tmp_path / "out"
-    args = ["--input", str(photos), "--output", str(output), "--modes", "2d", "--style", "cartoon",
+    args = ["--input", str(photos), "--output", str(output), "--modes", "2d,3d", "--style", "cartoon", "--no-views",
             "--num-actors", "1", "--batch-size", "1", "--no-report"]
     process = start_job("jobs.generate", *args, log_path=tmp_path / "first.log")
     parts = output / "results_parts"
@@ -111,6 +115,12 @@ def test_killed_driver_resumes_without_recomputing(tmp_path, package_photos):
     finished_before = {p.name for p in parts.glob("part-*.parquet")}
     total = len(list_inputs(photos))
     assert len(finished_before) < total, "the kill must land half way"
+
+    # The killed run recorded its settings before any work: resuming it with others is refused, naming them.
+    other = subprocess.run([sys.executable, "-m", "jobs.generate", *args, "--resume", "--style", "anime"], cwd=REPO,
+                           env=job_env(), capture_output=True, text=True, timeout=600)
+    assert_one_line_error(other.returncode, other.stderr, "styles ['cartoon'] → ['anime']")
+    assert {p.name for p in parts.glob("part-*.parquet")} == finished_before
 
     resumed = subprocess.run([sys.executable, "-m", "jobs.generate", *args, "--resume"], cwd=REPO, env=job_env(),
                              capture_output=True, text=True, timeout=600)
@@ -146,7 +156,7 @@ def test_generate_with_the_diffusers_engine_on_a_tiny_pipeline(tmp_path, package
     assert row["ita_out"][0] is not None
 
 
-def test_diffusers_engine_without_weights_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="missing"):
-        generate.main(["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--modes", "2d",
-                       "--engine", "diffusers", "--base-model", str(tmp_path / "missing")])
+def test_diffusers_engine_without_weights_is_a_clear_error(tmp_path, capfd):
+    code, _, err = run_cli(generate.main, ["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--modes", "2d",
+                                           "--engine", "diffusers", "--base-model", str(tmp_path / "missing")], capfd)
+    assert_one_line_error(code, err, "diffusers", str(tmp_path / "missing"))

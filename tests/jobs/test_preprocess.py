@@ -21,7 +21,8 @@ from dataset.sources import list_inputs
 from jobs import preprocess
 from dataset.sources import printable_source
 from tests.corpus import build_corpus, corpus_input
-from tests.jobs.helpers import REPO, free_port, job_env, kill_session, start_job, wait_for
+from tests.jobs.helpers import (REPO, assert_one_line_error, free_port, job_env, kill_session, run_cli,
+                                start_job, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +97,10 @@ def test_shards_read_with_both_pandas_engines(preprocessed):
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y))
 
 
-def test_refuses_to_mix_runs_without_resume(corpus, preprocessed):
+def test_refuses_to_mix_runs_without_resume(corpus, preprocessed, capfd):
     inputs, _ = corpus
-    with pytest.raises(SystemExit, match="--resume"):
-        preprocess.main(["--input", str(inputs), "--output", str(preprocessed)])
+    code, _, err = run_cli(preprocess.main, ["--input", str(inputs), "--output", str(preprocessed)], capfd)
+    assert_one_line_error(code, err, "already holds shards", "--resume")
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import pytest
 
 from jobs import train_lora
 from tests.actors.train.shards import write_shards
+from tests.jobs.helpers import assert_one_line_error, run_cli
 from tests.tiny_sd import build_tiny_sd
 
 ARGS = ("--rank", "4", "--steps", "6", "--resolution", "32", "--learning-rate", "1e-2", "--checkpoint-every", "3",
@@ -44,11 +45,11 @@ def test_run_reads_filters_and_writes_every_output(trained):
     assert manifest["result"]["final_step"] == 6
 
 
-def test_existing_output_needs_resume_and_resume_continues(inputs, trained, ray_cluster):
+def test_existing_output_needs_resume_and_resume_continues(inputs, trained, ray_cluster, capfd):
     shards, base = inputs
     common = ["--shards", str(shards), "--base-model", str(base), "--output", str(trained)]
-    with pytest.raises(SystemExit, match="pass --resume"):
-        train_lora.main([*common, *ARGS])
+    code, _, err = run_cli(train_lora.main, [*common, *ARGS], capfd)
+    assert_one_line_error(code, err, "pass --resume")
     more = [a if a != "6" else "8" for a in ARGS]  # --steps 8
     train_lora.main([*common, *more, "--resume"])
     result = json.loads((trained / "manifest.json").read_text())["result"]
@@ -57,14 +58,16 @@ def test_existing_output_needs_resume_and_resume_continues(inputs, trained, ray_
 
 def test_the_2d_engine_accepts_both_lora_files(inputs, trained, aligned_faces):
     from actors.request import AvatarRequest
-    from actors.stylize2d.diffusers_engine import DiffusersStylizer
+    from actors.stylize2d.diffusers_engine import DiffusersOptions, DiffusersStylizer
 
     _, base = inputs
     request = AvatarRequest(engine="diffusers", size=256, strength=0.6)
     face = [aligned_faces["astronaut"]]
 
     def avatar(lora):
-        engine = DiffusersStylizer(base, lora=lora, lora_scale=1.0, device="cpu", steps=2, resolution=32)
+        options = DiffusersOptions(base_model=str(base), lora=None if lora is None else str(lora), lora_scale=1.0,
+                                   steps=2, resolution=32)
+        engine = DiffusersStylizer(options, device="cpu")
         with engine:
             return engine.stylize(face, "realistic", request, [7])[0].image.astype(np.int16)
 
@@ -80,9 +83,9 @@ def test_the_2d_engine_accepts_both_lora_files(inputs, trained, aligned_faces):
     [({"--shards": "missing"}, "no Parquet shards"), ({"--caption-template": "photo of {subject}"}, "{trigger}"),
      ({"--base-model": "missing"}, "not a folder"), ({"--rank": "0"}, "rank")],
 )
-def test_bad_arguments_exit_with_a_clear_message(inputs, tmp_path, change, message):
+def test_bad_arguments_exit_with_a_clear_message(inputs, tmp_path, capfd, change, message):
     shards, base = inputs
     values = {"--shards": str(shards), "--base-model": str(base), "--output": str(tmp_path / "out"), "--rank": "4"}
     values.update({k: (str(tmp_path / v) if v == "missing" else v) for k, v in change.items()})
-    with pytest.raises(SystemExit, match=message):
-        train_lora.main([item for pair in values.items() for item in pair])
+    code, _, err = run_cli(train_lora.main, [item for pair in values.items() for item in pair], capfd)
+    assert_one_line_error(code, err, message)
