@@ -1,14 +1,18 @@
 """`ServeSettings`: every knob of the single-photo service, validated in one place.
 
-Values come from the constructor or from `AVATAR_*` environment variables (`ServeSettings.from_env()`),
-so `python app.py`, `uvicorn` and Ray Serve replicas are configured the same way.
+Fields are declared with `actors.options.option`, so `python app.py` flags and `AVATAR_*` environment
+variables (`ServeSettings.from_env()`) are generated from here and never drift apart: `python app.py`,
+`uvicorn` and Ray Serve replicas are configured the same way. The engines' configuration (Stable
+Diffusion weights, FLAME files, device) is `actors.config.PipelineConfig`, read the same way.
 """
 from __future__ import annotations
 
-import os
 import tempfile
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from actors import options as opts
+from actors.options import option
 
 MB = 1024 * 1024
 
@@ -22,16 +26,28 @@ def default_results_dir() -> Path:
 class ServeSettings:
     """Limits, storage and concurrency of the service. Call `check_inputs()` (the constructor does)."""
 
-    results_dir: Path = field(default_factory=default_results_dir)
-    ttl_s: float = 3600.0  # results (and the uploaded photo) are deleted this long after the job ends
-    sweep_interval_s: float = 30.0  # how often the background sweeper looks for expired results
-    job_timeout_s: float = 900.0  # a queued/running job not updated for this long is abandoned and removed
-    max_upload_bytes: int = 20 * MB  # larger uploads answer 413
-    max_pixels: int = 40_000_000  # decompression-bomb guard: larger images (by header) answer 422
-    workers: int = 1  # concurrent jobs; each worker thread owns one pipeline (models load once per worker)
-    max_pending: int = 8  # jobs waiting for a worker; beyond this the API answers 429
-    min_retry_after_s: int = 2  # lower bound of the Retry-After hint on 429
-    ui: bool = True  # mount the Gradio UI at /ui
+    results_dir: Path = option(help="where jobs and results are stored (biometric data: keep it private)",
+                               default_factory=default_results_dir, metavar="DIR")
+    ttl_s: float = option(3600.0, help="seconds results (and the uploaded photo) are kept after a job ends",
+                          minimum=1e-3, flag="ttl")
+    sweep_interval_s: float = option(30.0, help="seconds between sweeps for expired results", minimum=1e-3)
+    job_timeout_s: float = option(300.0, help="time budget of one job in seconds, counted from its start (not its "
+                                              "wait in the queue): a job past it is stopped and answered failed "
+                                              "(reason timeout)", minimum=1e-3)
+    max_upload_bytes: int = option(20 * MB, help="largest upload in bytes (larger answers 413)", minimum=1024)
+    max_pixels: int = option(40_000_000, help="decompression-bomb guard: largest image in pixels (larger answers 422)",
+                             minimum=64 * 64)
+    workers: int = option(1, help="concurrent jobs (each worker loads its own models)", minimum=1, maximum=64)
+    max_pending: int = option(8, help="jobs that may wait for a worker before the API answers 429", minimum=0)
+    min_retry_after_s: int = option(2, help="lower bound of the Retry-After hint on 429", minimum=1)
+    header_timeout_s: float = option(10.0, help="seconds a client has to send a request's headers (slower: 408, "
+                                                "connection closed)", minimum=1e-3)
+    body_timeout_s: float = option(60.0, help="seconds a client has to send a request's body once its headers "
+                                              "arrived (slower: 408, connection closed)", minimum=1e-3)
+    keep_alive_s: float = option(5.0, help="seconds an idle keep-alive connection stays open", minimum=1e-3)
+    shutdown_timeout_s: float = option(3.0, help="seconds open connections get to finish on SIGTERM before they are "
+                                                 "closed (running jobs are stopped at once)", minimum=0.0)
+    ui: bool = option(True, help="mount the Gradio UI at /ui")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results_dir", Path(self.results_dir))
@@ -39,53 +55,12 @@ class ServeSettings:
 
     def check_inputs(self) -> None:
         """Raise one precise ValueError per broken rule."""
-        if not self.ttl_s > 0:
-            raise ValueError(f"`ttl_s` must be positive, got {self.ttl_s}.")
-        if not self.sweep_interval_s > 0:
-            raise ValueError(f"`sweep_interval_s` must be positive, got {self.sweep_interval_s}.")
-        if not self.job_timeout_s > 0:
-            raise ValueError(f"`job_timeout_s` must be positive, got {self.job_timeout_s}.")
-        if self.max_upload_bytes < 1024:
-            raise ValueError(f"`max_upload_bytes` must be at least 1024, got {self.max_upload_bytes}.")
-        if self.max_pixels < 64 * 64:
-            raise ValueError(f"`max_pixels` must be at least 4096, got {self.max_pixels}.")
-        if self.workers < 1:
-            raise ValueError(f"`workers` must be at least 1, got {self.workers}.")
-        if self.max_pending < 0:
-            raise ValueError(f"`max_pending` must be non-negative, got {self.max_pending}.")
-        if self.min_retry_after_s < 1:
-            raise ValueError(f"`min_retry_after_s` must be at least 1, got {self.min_retry_after_s}.")
+        opts.check_bounds(self)
 
     def with_changes(self, **changes) -> "ServeSettings":
         return replace(self, **changes)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "ServeSettings":
-        """Read `AVATAR_<FIELD>` variables (e.g. AVATAR_TTL_S=600, AVATAR_WORKERS=2); `overrides` win."""
-        environ = os.environ if environ is None else environ
-        values: dict = {}
-        for f in fields(cls):
-            raw = environ.get(f"AVATAR_{f.name.upper()}")
-            if raw is None:
-                continue
-            values[f.name] = _parse(f.name, raw, f.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-def _parse(name: str, raw: str, annotation) -> object:
-    kind = str(annotation)
-    try:
-        if kind == "bool":
-            if raw.strip().lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.strip().lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        return Path(raw)
-    except ValueError:
-        raise ValueError(f"Environment variable AVATAR_{name.upper()}={raw!r} is not a valid {kind}.") from None
+        """Read `AVATAR_<FLAG>` variables (e.g. AVATAR_TTL=600, AVATAR_WORKERS=2); `overrides` (not None) win."""
+        return opts.from_environ(cls, environ, **overrides)

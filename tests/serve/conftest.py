@@ -21,10 +21,13 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG") -> bytes:
 
 @contextmanager
 def live_server(app) -> Iterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1 (free port) in a thread, lifespan included; yield its URL."""
+    """Run `app` under uvicorn on 127.0.0.1 (free port) in a thread, lifespan included, with the server
+    configuration `python app.py` uses (`serve.server`); yield its URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    from serve.server import server_config
+
+    server = uvicorn.Server(server_config(app, app.state.settings, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -6,12 +6,14 @@ import time
 import numpy as np
 import pytest
 
-from serve.store import DONE, QUEUED, JobNotFound, ResultStore, is_job_id, json_safe
+from serve.store import (
+    DONE, FAILED, INTERRUPTED, OWNER_STALE_S, QUEUED, RUNNING, JobNotFound, ResultStore, is_job_id, json_safe,
+)
 
 
 @pytest.fixture
 def store(tmp_path):
-    return ResultStore(tmp_path / "results", ttl_s=60, job_timeout_s=300)
+    return ResultStore(tmp_path / "results", ttl_s=60)
 
 
 def finished_job(store, files: dict[str, str] | None = None):
@@ -82,7 +84,7 @@ def test_results_expire_ttl_after_the_job_ends_and_are_deleted_on_access(store):
     assert not store.job_dir(record.id).exists()
 
 
-def test_sweep_removes_expired_and_abandoned_jobs_only(store):
+def test_sweep_removes_expired_jobs_only(store):
     done = finished_job(store)
     waiting = store.create({}, b"a", "jpg")
     fresh = finished_job(store)
@@ -94,9 +96,50 @@ def test_sweep_removes_expired_and_abandoned_jobs_only(store):
     record_path.write_text(json.dumps(data))
     assert store.sweep(now=now) == [done.id]
     assert store.exists(waiting.id) and store.exists(fresh.id)
-    # A queued job nobody updated for longer than the job timeout was abandoned (its process died).
-    assert set(store.sweep(now=waiting.updated_at + 301)) >= {waiting.id}
-    assert not store.job_dir(waiting.id).exists()
+
+
+def test_unfinished_jobs_of_a_live_service_are_never_swept(store):
+    """Issue 13: a job still queued (or running) long past the job timeout was swept as abandoned (404)."""
+    waiting = store.create({}, b"a", "jpg")
+    running = store.create({}, b"a", "jpg")
+    store.update(running.id, status=RUNNING)
+    store.heartbeat()
+    for later in (301, 3600, 10 * 86400):
+        assert store.sweep(now=waiting.updated_at + later) == []
+        assert store.load(waiting.id, now=waiting.updated_at + later).status == QUEUED
+        assert store.load(running.id, now=waiting.updated_at + later).status == RUNNING
+
+
+def test_unfinished_jobs_of_a_dead_service_are_answered_interrupted_not_lost(tmp_path):
+    root = tmp_path / "results"
+    gone = ResultStore(root, ttl_s=60, owner="otherhost-4242-abcd1234")  # another machine sharing the folder
+    gone.heartbeat()
+    orphan = gone.create({}, b"a", "jpg")
+    alive = ResultStore(root, ttl_s=60)
+    beat = (root / ".owners" / gone.owner).stat().st_mtime
+    assert alive.sweep(now=beat + OWNER_STALE_S / 2) == []  # still beating: left alone
+    assert alive.load(orphan.id).status == QUEUED
+    os.utime(root / ".owners" / gone.owner, (beat - 2 * OWNER_STALE_S,) * 2)  # its heartbeat stopped
+    assert alive.sweep() == []  # answered, not removed
+    record = alive.load(orphan.id)
+    assert (record.status, record.reason) == (FAILED, INTERRUPTED) and "submit the photo again" in record.detail
+    assert record.expires_at == pytest.approx(record.finished_at + 60)  # and then it expires like any answer
+
+
+def test_a_dead_process_on_this_machine_is_noticed_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "results"
+    alive = ResultStore(root, ttl_s=60)
+    host = alive.owner.rsplit("-", 2)[0]
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that no longer exists
+    dead = ResultStore(root, ttl_s=60, owner=f"{host}-{child.pid}-0000abcd")
+    dead.heartbeat()  # a fresh beat, but the process is gone
+    orphan = dead.create({}, b"a", "jpg")
+    alive.sweep()
+    assert alive.load(orphan.id).reason == INTERRUPTED
 
 
 def test_update_of_a_deleted_job_does_not_recreate_it(store):
