@@ -47,6 +47,7 @@ system-deps:
 	fi
 
 test: system-deps install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -rs --durations=15
 
 test-fast: install

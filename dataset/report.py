@@ -1,8 +1,12 @@
 """`report.html`: a self-contained batch report for a generate run (plots inlined, links to files).
 
 Sections: counts by status and reason, throughput over time, ITA in vs out (before and after the
-tone guard), MST confusion matrix (input vs avatar), identity-similarity histogram, a contact sheet
-of aligned inputs beside their avatars, and links to every GLB.
+tone guard), the skin-tone audit table (per style and Monk band: |ΔITA|, |Δhue|, ΔE2000, lightening
+rate, before and after the guard), MST confusion matrix (input vs avatar), identity-similarity
+histogram, a contact sheet of aligned inputs beside their avatars, and links to every GLB.
+
+The tone audit figures (`ToneAuditItem`, `tone_audit_rows`) are shared with `python -m jobs.audit_tone`,
+which measures any output folder itself.
 """
 from __future__ import annotations
 
@@ -10,12 +14,130 @@ import base64
 import html
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
 CONTACT_SHEET_LIMIT = 48  # inputs shown in the contact sheet
+SAME_PERSON_THRESHOLD = 0.363  # SFace cosine (actors.metrics.identity; dataset code may not import actors)
+LIGHTENED_ITA = 3.0  # an avatar more than this many ITA° lighter than its input counts as lightened
+MONK_BANDS = (("MST 1–3", 1, 3), ("MST 4–6", 4, 6), ("MST 7–10", 7, 10))  # by the input's Monk tone
+
+
+@dataclass(frozen=True)
+class ToneAuditItem:
+    """One avatar's skin tone against its input's (avatar − input; +ΔITA = lighter).
+
+    delta_hue and delta_e are None where a source did not record them (results from an older version).
+    """
+
+    style: str
+    mst_in: int | None
+    delta_ita: float  # worst ΔITA° over the measurements (signed)
+    delta_hue: float | None  # worst Δhue° (signed)
+    delta_e: float | None  # worst CIEDE2000 of the median skin colours
+    lightening: float  # largest ΔITA° over the measurements (> LIGHTENED_ITA: lightened)
+
+
+def monk_band(mst: int | None) -> str:
+    for name, low, high in MONK_BANDS:
+        if mst is not None and low <= int(mst) <= high:
+            return name
+    return "MST unknown"
+
+
+TONE_AUDIT_HEADER = ["style", "Monk band", "avatars", "mean |ΔITA|", "max |ΔITA|", "mean |Δhue|", "max |Δhue|",
+                     "mean ΔE2000", "max ΔE2000", "lightened (> 3° ITA)"]
+
+
+def tone_audit_rows(items: list[ToneAuditItem]) -> list[dict]:
+    """Per style and Monk band (and each style over all bands): count, mean and max |ΔITA|, |Δhue|,
+    ΔE2000, and the lightening rate. Keys are TONE_AUDIT_HEADER's; None where no item has the value."""
+
+    def stats(values: list[float | None]) -> tuple[float | None, float | None]:
+        present = [abs(v) for v in values if v is not None]
+        return (float(np.mean(present)), float(np.max(present))) if present else (None, None)
+
+    rows = []
+    for style in sorted({item.style for item in items}):
+        of_style = [item for item in items if item.style == style]
+        groups = [(name, [i for i in of_style if monk_band(i.mst_in) == name]) for name, _, _ in MONK_BANDS]
+        groups += [("MST unknown", [i for i in of_style if monk_band(i.mst_in) == "MST unknown"]), ("all", of_style)]
+        for band, group in groups:
+            if not group:
+                continue
+            ita, hue, de = (stats([getattr(i, k) for i in group]) for k in ("delta_ita", "delta_hue", "delta_e"))
+            rows.append(dict(zip(TONE_AUDIT_HEADER, [
+                style, band, len(group), *ita, *hue, *de,
+                sum(i.lightening > LIGHTENED_ITA for i in group) / len(group)])))
+    return rows
+
+
+def tone_audit_table(rows: list[dict]) -> list[list[str]]:
+    """tone_audit_rows as text cells (degrees to 0.1, the rate as a percentage)."""
+    def cell(key: str, value) -> str:
+        if value is None:
+            return "n/a"
+        if key.startswith("lightened"):
+            return f"{100.0 * value:.0f}%"
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+    return [[cell(key, row[key]) for key in TONE_AUDIT_HEADER] for row in rows]
+
+
+def tone_items_from_results(rows: list[dict], raw: bool = False) -> tuple[list[ToneAuditItem], bool]:
+    """(items, complete) from results rows: the guard's per-style audit columns (`raw`: before the guard).
+    A results file from before those columns gives ΔITA = ita_out (or ita_raw) − ita_in alone, and
+    complete=False."""
+    items, complete = [], True
+    suffix = "_raw" if raw else ""
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        styles = row.get("styles") or []
+        if row.get("delta_ita" + suffix) is not None:
+            for k, style in enumerate(styles):
+                items.append(ToneAuditItem(
+                    style, row.get("mst_in"), row["delta_ita" + suffix][k],
+                    (row.get("delta_hue" + suffix) or [None] * len(styles))[k],
+                    (row.get("delta_e" + suffix) or [None] * len(styles))[k],
+                    (row.get("lightening" + suffix) or row["delta_ita" + suffix])[k]))
+            continue
+        complete = False
+        ita_avatar = row.get("ita_raw" if raw else "ita_out") or []
+        if row.get("ita_in") is None:
+            continue
+        for style, ita in zip(styles, ita_avatar):
+            if ita is not None:
+                delta = float(ita) - float(row["ita_in"])
+                items.append(ToneAuditItem(style, row.get("mst_in"), delta, None, None, delta))
+    return items, complete
+
+
+def _tone_audit_section(rows: list[dict]) -> list[str]:
+    parts = ["<h2 id='tone-audit'>Skin-tone audit</h2>"]
+    written, complete = tone_items_from_results(rows)
+    if not written:
+        return parts + ["<p>No 2D avatars in this run.</p>"]
+    parts.append(
+        "<p>Avatar against its aligned input, per style and Monk band of the input (MST 1–3, 4–6, 7–10). "
+        "Worst case over two masks (tight skin; whole face oval, 10–90% L*) and every landmark source "
+        "(carried through the style; detected on the avatar). ITA° and hue angle h = atan2(b*, a*) "
+        "(Thong et al., ICCV 2023) of the median skin colour; ΔE2000 between the median colours. "
+        f"Lightened: more than {LIGHTENED_ITA:g}° ITA lighter under any measurement.</p>")
+    if not complete:
+        parts.append("<p><b>Results from an older version:</b> ΔITA is ita_out − ita_in on one mask only; "
+                     "hue and ΔE2000 were not recorded. <code>python -m jobs.audit_tone OUTPUT_DIR</code> "
+                     "measures the folder itself.</p>")
+    parts.append("<h3>As written</h3>")
+    parts.append(_table(TONE_AUDIT_HEADER, tone_audit_table(tone_audit_rows(written)), table_id="tone-audit-written"))
+    before, _ = tone_items_from_results(rows, raw=True)
+    if before:
+        parts.append("<h3>Before the tone guard</h3>")
+        parts.append(_table(TONE_AUDIT_HEADER, tone_audit_table(tone_audit_rows(before)), table_id="tone-audit-raw"))
+    return parts
 
 
 def _figure_to_data_uri(figure) -> str:
@@ -98,8 +220,6 @@ def _plots(rows: list[dict], started_at: float | None) -> dict[str, str | None]:
 
     identity = [v for v in _flatten(ok, "identity") if v is not None]
     if identity:
-        from actors.metrics.identity import SAME_PERSON_THRESHOLD
-
         figure, axis = plt.subplots(figsize=(6, 3))
         axis.hist(identity, bins=20, range=(-0.2, 1.0), color="#a07e56")
         axis.axvline(SAME_PERSON_THRESHOLD, color="k", linestyle="--", label=f"same person > {SAME_PERSON_THRESHOLD}")
@@ -111,10 +231,11 @@ def _plots(rows: list[dict], started_at: float | None) -> dict[str, str | None]:
     return plots
 
 
-def _table(header: list[str], body: list[list]) -> str:
+def _table(header: list[str], body: list[list], table_id: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><tr>{head}</tr>{rows}</table>"
+    id_attribute = f" id='{html.escape(table_id)}'" if table_id else ""
+    return f"<table{id_attribute}><tr>{head}</tr>{rows}</table>"
 
 
 def build_report(output_dir: Path) -> str:
@@ -150,6 +271,8 @@ def build_report(output_dir: Path) -> str:
     for key, title in titles.items():
         parts.append(f"<h2>{title}</h2>")
         parts.append(f"<img class='plot' id='plot-{key}' src='{plots[key]}'>" if plots.get(key) else "<p>No data.</p>")
+        if key == "ita":
+            parts.extend(_tone_audit_section(rows))
 
     parts.append("<h2>Contact sheet</h2><table class='sheet'>")
     shown = [r for r in rows if r["status"] == "ok"][:CONTACT_SHEET_LIMIT]

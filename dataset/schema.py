@@ -65,6 +65,32 @@ SHARD_SCHEMA = pa.schema(
     ]
 )
 
+# Skin-tone audit of each 2D avatar (`actors.stylize2d.tone_guard.ToneReport.columns()`), one entry per
+# style. The guard compares the avatar with the aligned input under two masks (tight skin; whole face
+# oval, 10–90% L* band) and every landmark source (carried through the style, detected on the avatar);
+# "worst" is the measurement of largest magnitude, signed (avatar − input: +ΔITA = lighter, −Δhue =
+# redder); "raw" is before the guard, the others as written. Hue is atan2(b*, a*) (Thong et al. 2023).
+TONE_AUDIT_FIELDS = (
+    ("hue_in", pa.list_(pa.float32())),  # input skin hue angle°, tight skin mask
+    ("hue_raw", pa.list_(pa.float32())),  # avatar skin hue° before the guard
+    ("hue_out", pa.list_(pa.float32())),  # avatar skin hue° as written
+    ("delta_ita_raw", pa.list_(pa.float32())),  # worst ΔITA° before the guard
+    ("delta_hue_raw", pa.list_(pa.float32())),  # worst Δhue° before the guard
+    ("delta_e_raw", pa.list_(pa.float32())),  # worst CIEDE2000 of the median skin colours before the guard
+    ("delta_ita", pa.list_(pa.float32())),  # worst ΔITA° as written
+    ("delta_hue", pa.list_(pa.float32())),  # worst Δhue° as written
+    ("delta_e", pa.list_(pa.float32())),  # worst CIEDE2000 as written
+    ("lightening_raw", pa.list_(pa.float32())),  # largest ΔITA° over the measurements before the guard (> 3: lightened)
+    ("lightening", pa.list_(pa.float32())),  # the same as written
+    ("tone_ok", pa.list_(pa.bool_())),  # every measurement within the bounds (|ΔITA| ≤ 2°, |Δhue| ≤ 3° by default)
+    ("tone_skin_ok", pa.list_(pa.bool_())),  # every tight-skin-mask measurement within the bounds
+    ("tone_worst", pa.list_(pa.string())),  # the measurement furthest out: "mask/source", e.g. "oval/detected"
+    ("tone_passes", pa.list_(pa.int8())),  # correction passes the guard ran (0: none needed, or guard off)
+    ("tone_mask_source", pa.list_(pa.string())),  # landmark sources measured: carried+detected, carried, detected, input
+)
+# Every per-style column the tone guard reports (its `ToneReport.columns()` keys, in order).
+TONE_COLUMNS = ("ita_raw", "mst_raw", "ita_out", "mst_out", "tone_correction", *(name for name, _ in TONE_AUDIT_FIELDS))
+
 # Results (`DIR/results.parquet`, written by `jobs.generate`): one row per input photo. Avatar
 # files live under DIR/avatars/<id>/; paths here are relative to DIR. 2D columns are per style:
 # the job writes one row per input, with list columns holding one entry per requested style.
@@ -91,6 +117,7 @@ RESULTS_SCHEMA = pa.schema(
         ("ita_out", pa.list_(pa.float32())),  # avatar skin as written
         ("mst_out", pa.list_(pa.int8())),
         ("tone_correction", pa.list_(pa.float32())),  # ΔITA the guard applied (0 when none)
+        *TONE_AUDIT_FIELDS,
         ("identity", pa.list_(pa.float32())),  # SFace cosine input vs avatar, null when no face found
         ("identity_reason", pa.list_(pa.string())),
         # 3D.

@@ -73,9 +73,12 @@ def test_3d_happy_path(server, grace_hopper_png):
     glb = client.get(files["head.glb"])
     assert glb.headers["content-type"] == "model/gltf-binary" and glb.content[:4] == b"glTF"
     bundle = zipfile.ZipFile(io.BytesIO(client.get(files["head_obj.zip"]).content))
-    suffixes = sorted(name.rsplit(".", 1)[1] for name in bundle.namelist())
-    assert suffixes == ["mtl", "obj", "png"]
-    assert bundle.read(next(n for n in bundle.namelist() if n.endswith(".png")))[:4] == b"\x89PNG"
+    suffixes = {name.rsplit(".", 1)[1] for name in bundle.namelist()}
+    assert suffixes == {"mtl", "obj", "png"}
+    [mtl] = [n for n in bundle.namelist() if n.endswith(".mtl")]
+    maps = {line.split()[-1] for line in bundle.read(mtl).decode().splitlines() if line.startswith("map_")}
+    assert maps and maps <= set(bundle.namelist())  # every texture the MTL names travels with it
+    assert all(bundle.read(name)[:4] == b"\x89PNG" for name in maps)
     views = [name for name in files if name.startswith("view_")]
     assert len(views) == 7
     sheet = Image.open(io.BytesIO(client.get(files["views.png"]).content))
