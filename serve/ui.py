@@ -2,20 +2,27 @@
 
 The UI submits through the same `AvatarService` as the HTTP API (same validation, queue, store and
 expiry) and waits on the job, feeding its progress into Gradio's progress bar.
+
+Results reach the browser as copies in Gradio's own cache folder, never from the results folder:
+Gradio's file route serves whatever lies under its `allowed_paths`, which would include every job's
+uploaded photo and record. The results folder is in Gradio's `blocked_paths` instead, so no Gradio
+route serves anything from it; the copies go with Gradio's cache expiry and with "Delete my data".
 """
 from __future__ import annotations
 
 import html
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
+from serve.head_viewer import mount_head_viewer, viewer_iframe
 from serve.outputs import view_sort_key
 from serve.runner import QueueFull
 from serve.service import AvatarService
 from serve.store import DONE, JobNotFound, JobRecord
 from serve.uploads import UploadRejected
 
-STYLE_CHOICES = ("cartoon", "anime", "realistic", "sketch")
 DOWNLOAD_ORDER = ("head.glb", "head_obj.zip", "views.png")
 
 CSS = """
@@ -53,7 +60,15 @@ def build_ui(service: AvatarService):
                 with gr.Row():
                     make_2d = gr.Checkbox(value=True, label="2D avatar", elem_id="make-2d")
                     make_3d = gr.Checkbox(value=False, label="3D head", elem_id="make-3d")
-                style = gr.Radio(list(STYLE_CHOICES), value="cartoon", label="2D style", elem_id="style")
+                catalog = service.catalog
+                styles = list(catalog.styles)
+                style = gr.Radio(styles, value="cartoon" if "cartoon" in styles else styles[0], label="2D style",
+                                 elem_id="style")
+                with gr.Row():
+                    engine = gr.Dropdown(list(catalog.stylizers.names), value=catalog.stylizers.default,
+                                         label="2D engine", elem_id="engine")
+                    head_engine = gr.Dropdown(list(catalog.choices()["heads"]), value="auto", label="3D head engine",
+                                              elem_id="head-engine")
                 run = gr.Button("Create avatar", variant="primary", elem_id="run")
             with gr.Column():
                 avatar = gr.Image(label="2D avatar", type="filepath", interactive=False, elem_id="avatar", height=360)
@@ -61,25 +76,27 @@ def build_ui(service: AvatarService):
                 tone = gr.HTML(label="Skin tone", elem_id="tone")
                 identity = gr.Markdown(elem_id="identity")
         with gr.Row():
-            head = gr.Model3D(label="3D head (GLB)", elem_id="head3d", height=380, clear_color=(0.93, 0.93, 0.93, 1.0))
+            head = gr.HTML(label="3D head", elem_id="head-viewer")  # rigged, with sliders (serve.head_viewer)
             views = gr.Gallery(label="7 views", columns=4, height=380, object_fit="contain", elem_id="views")
         downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
         delete = gr.Button("Delete my data", variant="stop", elem_id="delete")
 
         outputs = [job_id, avatar, status, tone, identity, head, views, downloads]
 
-        def create(photo_path: str | None, want_2d: bool, want_3d: bool, style_name: str, progress=gr.Progress()):
-            record = _submit_and_wait(service, photo_path, want_2d, want_3d, style_name, progress, gr.Error)
-            return _render(service, record)
+        def create(photo_path: str | None, want_2d: bool, want_3d: bool, style_name: str, engine_name: str,
+                   head_name: str, progress=gr.Progress()):
+            choice = {"styles": (style_name,) if want_2d else (), "engine": engine_name, "head_engine": head_name}
+            record = _submit_and_wait(service, photo_path, want_2d, want_3d, choice, progress, gr.Error)
+            return _render(service, record, Path(demo.GRADIO_CACHE))
 
         def forget(current: str, *shown):
             if current:
                 service.delete(current)
             _remove_cached_copies(shown, Path(demo.GRADIO_CACHE))
-            return [None, "", None, "Deleted: your photo and results are gone from the server.", "", "", None, [], None]
+            return [None, "", None, "Deleted: your photo and results are gone from the server.", "", "", "", [], None]
 
-        run.click(create, inputs=[photo, make_2d, make_3d, style], outputs=outputs)
-        delete.click(forget, inputs=[job_id, photo, avatar, head, views, downloads], outputs=[photo, *outputs])
+        run.click(create, inputs=[photo, make_2d, make_3d, style, engine, head_engine], outputs=outputs)
+        delete.click(forget, inputs=[job_id, photo, avatar, views, downloads], outputs=[photo, *outputs])
     # Let UI jobs reach the service queue, which enforces the real concurrency limit.
     demo.queue(default_concurrency_limit=service.settings.workers + service.settings.max_pending)
     return demo
@@ -88,11 +105,17 @@ def build_ui(service: AvatarService):
 def mount_ui(app, service: AvatarService, path: str = "/ui"):
     import gradio as gr
 
+    demo = build_ui(service)
+    results_dir = service.settings.results_dir.resolve()
+    if Path(demo.GRADIO_CACHE).resolve().is_relative_to(results_dir):
+        raise ValueError(f"Gradio's cache folder {demo.GRADIO_CACHE} lies inside the results folder {results_dir}: "
+                         "choose another results_dir (or GRADIO_TEMP_DIR).")
+    mount_head_viewer(app)  # /viewer and /static (three.js) for the 3D head viewer
     return gr.mount_gradio_app(
         app,
-        build_ui(service),
+        demo,
         path=path,
-        allowed_paths=[str(service.settings.results_dir)],
+        blocked_paths=[str(results_dir)],  # no Gradio route serves an upload, a record or a result from here
         max_file_size=service.settings.max_upload_bytes,
         ssr_mode=False,
         footer_links=["api"],
@@ -113,20 +136,20 @@ def _remove_cached_copies(values, cache_dir: Path) -> None:
         path = path.resolve()
         if path.is_relative_to(cache_dir) and path.is_file():  # never touch anything outside the cache
             path.unlink(missing_ok=True)
+            if path.parent != cache_dir and not any(path.parent.iterdir()):
+                path.parent.rmdir()
 
 
-def _submit_and_wait(service, photo_path, want_2d, want_3d, style_name, progress, error_type) -> JobRecord:
+def _submit_and_wait(service, photo_path, want_2d, want_3d, choice: dict, progress, error_type) -> JobRecord:
     from actors.request import AvatarRequest
 
     if not photo_path:
         raise error_type("Upload a photo or take one with the webcam first.")
     modes = tuple(m for m, wanted in (("2d", want_2d), ("3d", want_3d)) if wanted)
     try:
-        request = AvatarRequest(modes=modes, styles=(style_name,) if want_2d else ())
+        record = service.submit(Path(photo_path).read_bytes(), AvatarRequest(modes=modes, **choice))
     except ValueError as error:
         raise error_type(str(error)) from None
-    try:
-        record = service.submit(Path(photo_path).read_bytes(), request)
     except UploadRejected as error:
         raise error_type(error.detail) from None
     except QueueFull as error:
@@ -138,17 +161,23 @@ def _submit_and_wait(service, photo_path, want_2d, want_3d, style_name, progress
         raise error_type("The job was deleted before it finished.") from None
 
 
-def _render(service: AvatarService, record: JobRecord) -> list[Any]:
-    """Values for [job_id, avatar, status, tone, identity, head, views, downloads]."""
+def _render(service: AvatarService, record: JobRecord, cache_dir: Path | None = None) -> list[Any]:
+    """Values for [job_id, avatar, status, tone, identity, head viewer, views, downloads]; result files are
+    copied under `cache_dir` (Gradio's cache) and shown from there; the 3D viewer loads the GLB from the API."""
     if record.status != DONE:
         message = f"**{record.status.capitalize()}**: {record.reason or 'error'}" + (f" — {record.detail}" if record.detail else "")
-        return [record.id, None, message, "", "", None, [], None]
+        return [record.id, None, message, "", "", "", [], None]
+    if cache_dir is None:
+        raise ValueError("`cache_dir` (Gradio's cache folder) is needed to show result files.")
+    copies = cache_dir / f"avatar-{secrets.token_hex(8)}"
 
     def path(name: str) -> str | None:
         try:
-            return str(service.file(record.id, name))
+            source = service.file(record.id, name)  # only whitelisted result files resolve
         except JobNotFound:
             return None
+        copies.mkdir(parents=True, exist_ok=True)
+        return str(shutil.copyfile(source, copies / name))
 
     row = record.result
     styles = row.get("styles") or []
@@ -164,7 +193,7 @@ def _render(service: AvatarService, record: JobRecord) -> list[Any]:
         status,
         tone_html(row),
         identity_markdown(row),
-        path("head.glb"),
+        viewer_iframe(record.id) if "head.glb" in record.files else "",
         [v for v in views if v[0]],
         [d for d in downloads if d] or None,
     ]

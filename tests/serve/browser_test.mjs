@@ -50,7 +50,8 @@ try {
     null, { timeout: 60000 });
   report.avatar = await avatar.evaluate((img) => ({ width: img.naturalWidth, height: img.naturalHeight, src: img.src.slice(0, 120) }));
 
-  const canvas = page.locator('#head3d canvas').first();
+  // The rigged head's three.js viewer lives in an iframe (serve/head_viewer.py).
+  const canvas = page.frameLocator('#head-viewer iframe').locator('canvas').first();
   await canvas.waitFor({ state: 'visible', timeout: 120000 });
   await page.waitForTimeout(3000); // let the viewer size itself, load the GLB and draw
   report.canvas = await canvas.evaluate((c) => ({ width: c.width, height: c.height, shownWidth: c.clientWidth }));

@@ -11,7 +11,7 @@ from serve.ui import build_ui, identity_markdown, mst_swatch, tone_html, _render
 def test_blocks_have_the_inputs_and_outputs_the_issue_asks_for(tmp_path):
     demo = build_ui(AvatarService(ServeSettings(results_dir=tmp_path)))
     kinds = {type(block).__name__ for block in demo.blocks.values()}
-    assert {"Image", "Checkbox", "Radio", "Button", "Model3D", "Gallery", "File", "HTML"} <= kinds
+    assert {"Image", "Checkbox", "Radio", "Button", "Gallery", "File", "HTML"} <= kinds
     [photo] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo"]
     assert photo.sources == ["upload", "webcam"]
 
@@ -38,4 +38,4 @@ def test_render_of_a_rejected_job_shows_the_reason_and_no_files(tmp_path):
     record = service.store.update(record.id, status="rejected", reason="no_face", detail="No face was found.")
     values = _render(service, record)
     assert values[0] == record.id and "no_face" in values[2] and "No face was found." in values[2]
-    assert values[1] is None and values[5] is None and values[6] == []
+    assert values[1] is None and values[5] == "" and values[6] == []

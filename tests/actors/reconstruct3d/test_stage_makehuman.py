@@ -1,0 +1,51 @@
+"""End to end: the 3D stage with the default (makehuman) engine on the package photos writes a valid,
+rigged, textured GLB, the OBJ set, the views, and a fit within 2 % of the inter-ocular distance."""
+import cv2
+import numpy as np
+import pytest
+
+from actors.reconstruct3d.registry import HEAD_ENGINES
+from actors.reconstruct3d.stage import Reconstruct3DStage
+from actors.request import AvatarRequest
+from actors.stage_results import Head3D
+from tests.actors.reconstruct3d.gltf_validator import validate
+
+VIEW = 160
+
+
+@pytest.fixture(scope="module")
+def heads(aligned_faces, tmp_path_factory):
+    engine = HEAD_ENGINES[HEAD_ENGINES.default]()
+    stage = Reconstruct3DStage(AvatarRequest(modes=("3d",)), engine, view_size=VIEW)
+    out = tmp_path_factory.mktemp("heads")
+    names = sorted(aligned_faces)
+    try:
+        return dict(zip(names, stage.run([aligned_faces[n] for n in names], names, [out / n for n in names])))
+    finally:
+        stage.close()
+        engine.close()
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_default_engine_writes_a_valid_textured_rigged_head(heads, name):
+    head = heads[name]
+    assert isinstance(head, Head3D), head
+    assert head.head_engine == "makehuman" and head.nme <= 0.02
+    report = validate(head.glb_path)
+    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
+    folder = head.glb_path.parent
+    assert cv2.imread(str(head.texture_path), cv2.IMREAD_UNCHANGED).shape == (1024, 1024, 4)  # the request's default size
+    assert (folder / "head_eyes.png").is_file()
+    mtl = (folder / "head.mtl").read_text()
+    assert "newmtl eyelashes" in mtl and "map_d" in mtl  # the lashes' alpha travels with the OBJ too
+    sheet = cv2.imread(str(head.views_path))
+    assert sheet.shape == (VIEW, VIEW * 7, 3)
+    front = sheet[:, 3 * VIEW:4 * VIEW].astype(int)
+    assert (np.abs(front - 238).sum(axis=2) > 12).mean() > 0.5  # the head fills the front view
+    params = np.load(head.params_path)
+    assert "shape_weights" in params and "expression_weights" in params
+
+
+def test_hair_travels_into_the_files(heads):
+    folder = heads["astronaut"].glb_path.parent
+    assert (folder / "head_hair.png").is_file() and "newmtl hair" in (folder / "head.mtl").read_text()
