@@ -9,9 +9,16 @@ import pytest
 
 from dataset.face import AlignedFace
 from actors.reconstruct3d.flame import FlameHeadEngine, UnsafePickleError
+from actors.reconstruct3d.flame.engine import FlameOptions
 from actors.reconstruct3d.flame.safe_pickle import FlameFileError
 from actors.reconstruct3d.flame.synthetic import random_parameters, synthetic_landmarks
 
+
+
+def flame_engine(model, embedding, texture=None, **options) -> FlameHeadEngine:
+    """The engine for these files (paths as the CLI gives them)."""
+    return FlameHeadEngine(FlameOptions(model=str(model), embedding=str(embedding),
+                                        texture=None if texture is None else str(texture), **options))
 
 def _aligned(landmarks: np.ndarray) -> AlignedFace:
     return AlignedFace(
@@ -30,7 +37,7 @@ def faces_and_truth(flame_assets, flame_embedding):
 
 
 def test_constructor_is_lazy_and_cpu_by_default(tmp_path):
-    engine = FlameHeadEngine(tmp_path / "missing.pkl", tmp_path / "missing.npz")  # nothing is read yet
+    engine = flame_engine(tmp_path / "missing.pkl", tmp_path / "missing.npz")  # nothing is read yet
     assert engine.device == "cpu" and engine._fitter is None
     with pytest.raises(FileNotFoundError, match="FLAME model not found"):
         engine.check_inputs()
@@ -40,21 +47,21 @@ def test_constructor_is_lazy_and_cpu_by_default(tmp_path):
 
 def test_missing_embedding_and_texture(flame_files, tmp_path):
     with pytest.raises(FileNotFoundError, match="landmark embedding not found"):
-        FlameHeadEngine(flame_files["model"], tmp_path / "none.npz").check_inputs()
+        flame_engine(flame_files["model"], tmp_path / "none.npz").check_inputs()
     with pytest.raises(FileNotFoundError, match="texture layout not found"):
-        FlameHeadEngine(flame_files["model"], flame_files["embedding"], tmp_path / "none.npz").check_inputs()
+        flame_engine(flame_files["model"], flame_files["embedding"], tmp_path / "none.npz").check_inputs()
     with pytest.raises(ValueError, match="batch_size"):
-        FlameHeadEngine(flame_files["model"], flame_files["embedding"], batch_size=0).check_inputs()
+        flame_engine(flame_files["model"], flame_files["embedding"], batch_size=0).check_inputs()
 
 
 def test_swapped_files_are_a_clear_error(flame_files):
     with pytest.raises(FlameFileError, match="zip/npz archive"):
-        FlameHeadEngine(flame_files["embedding"], flame_files["model"]).load()
+        flame_engine(flame_files["embedding"], flame_files["model"]).load()
 
 
 def test_reconstruct_returns_flame_head_meshes(flame_files, faces_and_truth, flame_assets, flame_embedding):
     faces, params, vertices = faces_and_truth
-    engine = FlameHeadEngine(flame_files["model"], flame_files["embedding"], flame_files["texture"], batch_size=2)
+    engine = flame_engine(flame_files["model"], flame_files["embedding"], flame_files["texture"], batch_size=2)
     meshes = engine.reconstruct(faces)  # 5 faces in batches of 2, 2, 1
     assert len(meshes) == 5
     for index, mesh in enumerate(meshes):
@@ -95,13 +102,16 @@ def _posed(mesh) -> np.ndarray:
     return rotated + (posed - rotated).mean(0)
 
 
-def test_without_texture_the_baker_makes_uvs(flame_files, faces_and_truth):
-    mesh = FlameHeadEngine(flame_files["model"], flame_files["embedding"]).reconstruct(faces_and_truth[0][:1])[0]
-    assert mesh.uvs is None and mesh.uv_faces is None
+def test_without_a_texture_layout_the_engine_lays_out_uvs(flame_files, faces_and_truth):
+    engine = flame_engine(flame_files["model"], flame_files["embedding"])
+    first, second = engine.reconstruct(faces_and_truth[0][:2])
+    assert first.uvs is not None and first.uv_faces.shape == first.faces.shape
+    assert 0.0 <= first.uvs.min() and first.uvs.max() <= 1.0
+    assert np.array_equal(first.uv_faces, second.uv_faces)  # one xatlas layout per topology, shared
 
 
 def test_bad_face_landmarks(flame_files):
-    engine = FlameHeadEngine(flame_files["model"], flame_files["embedding"])
+    engine = flame_engine(flame_files["model"], flame_files["embedding"])
     with pytest.raises(ValueError, match=r"face 0: landmarks must be \(478, 3\)"):
         engine.reconstruct([_aligned(np.zeros((468, 3)))])
     assert engine.reconstruct([]) == []
@@ -118,7 +128,7 @@ class _Exploit:
 def test_malicious_model_through_the_engine(tmp_path, flame_files, faces_and_truth):
     marker = tmp_path / "ran"
     (tmp_path / "generic_model.pkl").write_bytes(pickle.dumps({"v_template": _Exploit(marker)}, protocol=2))
-    engine = FlameHeadEngine(tmp_path / "generic_model.pkl", flame_files["embedding"])
+    engine = flame_engine(tmp_path / "generic_model.pkl", flame_files["embedding"])
     with pytest.raises(UnsafePickleError, match="system"):
         engine.reconstruct(faces_and_truth[0][:1])
     assert not marker.exists()
