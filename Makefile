@@ -59,8 +59,11 @@ serve: $(VENV)/.installed
 # Benchmarks print a table and write bench/results/<name>.json.
 bench: $(VENV)/.installed
 	$(PY) -m bench.preprocess
+	$(PY) -m bench.upscale
 	$(PY) -m bench.stylize
 	$(PY) -m bench.reconstruct
+	$(PY) -m bench.reconstruct_makehuman
+	$(PY) -m bench.export
 	$(PY) -m bench.scaling
 	$(PY) -m bench.serve
 

@@ -88,23 +88,26 @@ def add_config_arguments(parser: argparse.ArgumentParser, catalog: EngineCatalog
         opts.add_arguments(parser.add_argument_group(title, description), cls.Options, defaults=defaults.options_for(cls))
 
 
-def config_from_args(args: argparse.Namespace, catalog: EngineCatalog) -> PipelineConfig:
-    """The config from flags added by `add_config_arguments` (ValueError with the rule on bad values)."""
+def _configured(catalog: EngineCatalog, read) -> dict[str, Any]:
+    """The options the user set, engine by engine (`read(OptionsClass)` reads one class's values);
+    engines left at their defaults are not listed."""
     configured = {}
     for _, cls in engine_groups(catalog):
-        values = opts.from_namespace(cls.Options, args)
+        values = read(cls.Options)
         if values != cls.Options():
             configured[cls.name] = values
+    return configured
+
+
+def config_from_args(args: argparse.Namespace, catalog: EngineCatalog) -> PipelineConfig:
+    """The config from flags added by `add_config_arguments` (ValueError with the rule on bad values)."""
+    configured = _configured(catalog, lambda options: opts.from_namespace(options, args))
     return opts.from_namespace(PipelineConfig, args, engine_options=configured,
                                upscale=opts.from_namespace(UpscaleOptions, args))
 
 
 def config_from_environ(catalog: EngineCatalog, environ: Mapping[str, str] | None = None, **overrides: Any) -> PipelineConfig:
     """The config from `AVATAR_*` variables (the service); `overrides` (not None) win."""
-    configured = {}
-    for _, cls in engine_groups(catalog):
-        values = opts.from_environ(cls.Options, environ)
-        if values != cls.Options():
-            configured[cls.name] = values
+    configured = _configured(catalog, lambda options: opts.from_environ(options, environ))
     return opts.from_environ(PipelineConfig, environ, engine_options=configured,
                              upscale=opts.from_environ(UpscaleOptions, environ), **overrides)

@@ -112,6 +112,7 @@ def connect(address: str | None = None, verbose: bool = False) -> str | None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local ray.init would otherwise switch later clusters to token auth
     dashboard = None
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")

@@ -73,6 +73,15 @@ def anime_warp(landmarks: np.ndarray, amount: float) -> FaceWarp:
     return FaceWarp(fields)
 
 
+def warp_face(face: AlignedFace, amount: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(crop, person mask, skin mask, landmarks) of `face` through `anime_warp(amount)`, moved together."""
+    h, w = face.crop.shape[:2]
+    warp = anime_warp(face.landmarks, amount)
+    maps = warp.backward_map((h, w))
+    skin_mask = warp.apply(face.skin_mask.astype(np.uint8) * 255, maps, cv2.INTER_NEAREST) > 127
+    return warp.apply(face.crop, maps), warp.apply(face.mask, maps), skin_mask, warp.forward(face.landmarks)
+
+
 def clothes_colour(lab: np.ndarray, where: np.ndarray, look: Look = LOOK) -> np.ndarray:
     """(h, w, 3) Lab for what is on the person but neither skin nor hair: L* in three tones around its
     own median, placed by its smoothed shading, some flattened L* kept; the local colour smoothed
@@ -159,12 +168,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     amount = float(np.clip(strength / 0.6, 0.3, 1.5))
     h, w = face.crop.shape[:2]
     # 1. Warp the photo, its masks and its landmarks together.
-    warp = anime_warp(face.landmarks, amount * look.warp)
-    maps = warp.backward_map((h, w))
-    crop = warp.apply(face.crop, maps)
-    mask = warp.apply(face.mask, maps)
-    skin_mask = warp.apply(face.skin_mask.astype(np.uint8) * 255, maps, cv2.INTER_NEAREST) > 127
-    landmarks = warp.forward(face.landmarks)
+    crop, mask, skin_mask, landmarks = warp_face(face, amount * look.warp)
     # 2. Edge-preserving flat colour: clothes in tones of their own; inside the face, what is not skin
     #    keeps its flat photo colour; hair in its own colour; skin from the median skin colour.
     photo = to_lab(crop)

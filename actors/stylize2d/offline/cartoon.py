@@ -16,7 +16,7 @@ import numpy as np
 
 from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, cel, lines, regions
-from actors.stylize2d.offline.anime import anime_warp
+from actors.stylize2d.offline.anime import warp_face
 from actors.stylize2d.offline.filters import (
     band_lightness, detail_weight, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8,
     wide_blur, xdog_lines,
@@ -98,12 +98,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     amount = float(np.clip(strength / 0.6, 0.3, 1.5))
     h, w = face.crop.shape[:2]
     # 1. A slight exaggeration: the photo, its masks and landmarks warped together.
-    warp = anime_warp(face.landmarks, amount * look.warp)
-    maps = warp.backward_map((h, w))
-    crop = warp.apply(face.crop, maps)
-    mask = warp.apply(face.mask, maps)
-    skin_mask = warp.apply(face.skin_mask.astype(np.uint8) * 255, maps, cv2.INTER_NEAREST) > 127
-    landmarks = warp.forward(face.landmarks)
+    crop, mask, skin_mask, landmarks = warp_face(face, amount * look.warp)
     # 2. Flat colour: posterised skin from the median skin colour, banded hair and clothes, and the
     #    flat photo colour for what is not skin inside the face.
     photo = to_lab(crop)
