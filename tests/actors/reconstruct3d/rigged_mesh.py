@@ -15,19 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from actors.reconstruct3d.makehuman.expressions import ARKIT_NAMES
 from actors.reconstruct3d.mesh import HeadMesh, HeadTextures, Material, MeshPart, Skin
 
-ARKIT_NAMES = (
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff",
-    "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
-    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
-    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
-    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
-    "noseSneerLeft", "noseSneerRight", "tongueOut",
-)
 JOINT_NAMES = ("neck_01", "head", "jaw", "eye_l", "eye_r")
 JOINT_PARENTS = np.array([-1, 0, 1, 1, 1], dtype=np.int32)
 JOINT_POSITIONS = np.array([[0, -0.13, -0.01], [0, -0.07, -0.01], [0, -0.02, 0.0], [0.032, 0.02, 0.072], [-0.032, 0.02, 0.072]],

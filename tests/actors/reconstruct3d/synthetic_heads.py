@@ -11,19 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from actors.reconstruct3d.makehuman.expressions import ARKIT_NAMES
 from actors.reconstruct3d.mesh import HeadMesh, HeadTextures, Material, MeshPart
 
-ARKIT_NAMES = (
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff",
-    "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
-    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
-    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
-    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
-    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperDownLeft", "mouthUpperDownRight",
-    "noseSneerLeft", "noseSneerRight", "tongueOut",
-)
 RADII = np.array([0.075, 0.1, 0.09])  # skin ellipsoid half-axes, metres (x, y, z)
 EYES = ((0.36, 0.12), (-0.36, 0.12))  # (longitude, latitude) of the subject's left (+x) and right eye openings
 EYE_OPENING = (0.15, 0.065)  # half-axes of an eye opening in (longitude, latitude) radians
