@@ -46,6 +46,17 @@ def machine() -> dict:
             "python": platform.python_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def best_ms(function, repeats: int) -> tuple[float, float]:
+    """(CPU ms, wall ms) of `function()`, each the best of `repeats` calls."""
+    best_cpu = best_wall = float("inf")
+    for _ in range(max(1, repeats)):
+        cpu, wall = time.process_time(), time.perf_counter()
+        function()
+        best_cpu = min(best_cpu, (time.process_time() - cpu) * 1000)
+        best_wall = min(best_wall, (time.perf_counter() - wall) * 1000)
+    return best_cpu, best_wall
+
+
 def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
     widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
     print(f"\n{title}")

@@ -33,7 +33,7 @@ from pathlib import Path
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")  # read by numpy's BLAS when it loads: before any numpy import
 
-from bench.common import RESULTS_DIR, print_table, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, best_ms, print_table, write_json  # noqa: E402
 
 TARGET_MS = 300.0  # canonical engine, without views
 VIEWS_TARGET_MS = 150.0
@@ -76,7 +76,7 @@ def canonical_rows(repeats: int, texture_size: int) -> list[dict]:
                 ("export", export, repeats),
                 ("render", lambda: renderer.render_views(mesh, texture), repeats),
             ):
-                timings[f"{stage}_ms"], timings[f"{stage}_wall_ms"] = _best_ms(function, count)
+                timings[f"{stage}_ms"], timings[f"{stage}_wall_ms"] = best_ms(function, count)
             total = timings["mesh_ms"] + timings["bake_ms"] + timings["export_ms"]
             wall = timings["mesh_wall_ms"] + timings["bake_wall_ms"] + timings["export_wall_ms"]
             rows.append({"engine": "canonical", "case": name, "device": "cpu", "threads": 1, "batch": 1,
@@ -122,7 +122,7 @@ def view_rows(repeats: int, sheets: Path | None = None) -> list[dict]:
                     print(f"({case}, {backend} skipped: {exc})")
                     continue
                 count = 1 if backend == "numpy" else repeats
-                cpu_ms, wall_ms = _best_ms(lambda: renderer.render_views(mesh, textures), count)
+                cpu_ms, wall_ms = best_ms(lambda: renderer.render_views(mesh, textures), count)
                 device = renderer.device
             numpy_ms = cpu_ms if backend == "numpy" else numpy_ms
             anti_aliasing = {"numpy": "2×2 supersampling", "numba": "4× coverage (2×2 samples), shaded once per pixel",
@@ -195,7 +195,7 @@ def makehuman_rows(repeats: int, texture_size: int) -> list[dict]:
                 ("stage", lambda: stage.run([stored], [name], [Path(tmp) / "stage" / name])),
                 ("stage_estimated", lambda: stage.run([face], [name], [Path(tmp) / "stage" / name])),
             ):
-                timings[f"{step}_ms"], timings[f"{step}_wall_ms"] = _best_ms(function, repeats)
+                timings[f"{step}_ms"], timings[f"{step}_wall_ms"] = best_ms(function, repeats)
             rows.append({"engine": "makehuman", "case": name, "device": "cpu", "threads": 1, "batch": 1, **timings,
                          "views_backend": renderer.backend_name, "texture": f"{texture_size}²", "nme": float(mesh.landmark_nme),
                          "hair": any(part.name == "hair" for part in mesh.part_list()), "vertices": len(mesh.vertices),
@@ -327,17 +327,6 @@ def views_main(repeats: int, sheets: Path | None) -> int:
                {"load_average_at_start": load_before, "threads": {v: os.environ[v] for v in ("OMP_NUM_THREADS", "LP_NUM_THREADS")},
                 "views": rows})
     return 0
-
-
-def _best_ms(function, repeats: int) -> tuple[float, float]:
-    """(CPU ms, wall ms), each the best of `repeats` calls."""
-    best_cpu = best_wall = float("inf")
-    for _ in range(max(1, repeats)):
-        cpu, wall = time.process_time(), time.perf_counter()
-        function()
-        best_cpu = min(best_cpu, (time.process_time() - cpu) * 1000)
-        best_wall = min(best_wall, (time.perf_counter() - wall) * 1000)
-    return best_cpu, best_wall
 
 
 if __name__ == "__main__":

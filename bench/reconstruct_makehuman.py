@@ -23,20 +23,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench.common import RESULTS_DIR, package_photos, print_table, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, best_ms, package_photos, print_table, write_json  # noqa: E402
 
 TARGET_MS = 100.0
-
-
-def _timed(function, repeats: int) -> tuple[float, float]:
-    """(CPU ms, wall ms), each the best of `repeats` calls."""
-    best_cpu = best_wall = float("inf")
-    for _ in range(max(1, repeats)):
-        cpu, wall = time.process_time(), time.perf_counter()
-        function()
-        best_cpu = min(best_cpu, (time.process_time() - cpu) * 1000)
-        best_wall = min(best_wall, (time.perf_counter() - wall) * 1000)
-    return best_cpu, best_wall
 
 
 def run(repeats: int) -> dict:
@@ -52,9 +41,9 @@ def run(repeats: int) -> dict:
     with BlendshapeEstimator() as estimator:
         estimator.estimate(faces[0].crop)  # graph build
         scores = [estimator.estimate(face.crop) for face in faces]
-        blendshape_cpu, blendshape_wall = _timed(lambda: [estimator.estimate(face.crop) for face in faces], repeats)
+        blendshape_cpu, blendshape_wall = best_ms(lambda: [estimator.estimate(face.crop) for face in faces], repeats)
 
-    load_cpu, load_wall = _timed(lambda: MakeHumanHeadEngine().loaded, 1)
+    load_cpu, load_wall = best_ms(lambda: MakeHumanHeadEngine().loaded, 1)
     rows = []
     for residual in (True, False):
         engine = MakeHumanHeadEngine(MakeHumanOptions(residual=residual))
@@ -63,7 +52,7 @@ def run(repeats: int) -> dict:
             landmarks = np.stack([faces[i % 2].landmarks for i in range(batch)])
             batch_scores = [scores[i % 2] for i in range(batch)]
             meshes = engine.reconstruct_landmarks(landmarks, batch_scores)
-            cpu, wall = _timed(lambda: engine.reconstruct_landmarks(landmarks, batch_scores), repeats)
+            cpu, wall = best_ms(lambda: engine.reconstruct_landmarks(landmarks, batch_scores), repeats)
             rows.append({
                 "case": f"batch {batch}", "residual": residual, "batch": batch, "threads": 1,
                 "fit_ms_per_face": cpu / batch, "fit_wall_ms_per_face": wall / batch, "target_ms": TARGET_MS,
