@@ -44,7 +44,8 @@ def test_canonical_batch_writes_every_file(aligned_faces, canonical, tmp_path):
             assert path == folder / file and path.stat().st_size > 0
         assert (folder / "head.mtl").is_file()
         assert sorted(p.name for p in folder.glob("view_*.png")) == sorted(f"view_{y}.png" for y in VIEW_YAWS)
-        assert cv2.imread(str(head.views_path)).shape == (96, 96 * 7, 3)
+        assert cv2.imread(str(head.views_path)).shape == (48, 48 * 7, 3)  # half-size tiles
+        assert cv2.imread(str(folder / "view_0.png")).shape == (96, 96, 3)
         assert cv2.imread(str(head.texture_path)).shape == (512, 512, 3)
         assert len(trimesh.load(head.glb_path).geometry) == 1
     stage.close()

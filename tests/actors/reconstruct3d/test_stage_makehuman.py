@@ -39,8 +39,9 @@ def test_default_engine_writes_a_valid_textured_rigged_head(heads, name):
     mtl = (folder / "head.mtl").read_text()
     assert "newmtl eyelashes" in mtl and "map_d" in mtl  # the lashes' alpha travels with the OBJ too
     sheet = cv2.imread(str(head.views_path))
-    assert sheet.shape == (VIEW, VIEW * 7, 3)
-    front = sheet[:, 3 * VIEW:4 * VIEW].astype(int)
+    assert sheet.shape == (VIEW // 2, VIEW // 2 * 7, 3)  # the overview sheet: half-size tiles
+    front = cv2.imread(str(folder / "view_0.png")).astype(int)
+    assert front.shape == (VIEW, VIEW, 3)  # the views themselves stay full size
     assert (np.abs(front - 238).sum(axis=2) > 12).mean() > 0.5  # the head fills the front view
     params = np.load(head.params_path)
     assert "shape_weights" in params and "expression_weights" in params
