@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from isal import isal_zlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPES = {3: 2, 4: 6}  # channels -> PNG colour type (truecolour, truecolour with alpha)
@@ -21,10 +22,12 @@ _FILTER_UP = 2
 def encode_png(image: np.ndarray, *, fast: bool = False) -> bytes:
     """PNG bytes of an (H, W), (H, W, 3) RGB or (H, W, 4) RGBA uint8 array, or an (H, W) bool mask.
 
-    `fast` (RGB/RGBA only): for baked textures, which are smooth fills. libpng (behind OpenCV) tries five
-    filters on every row and keeps the best guess, which costs more than the compression itself (~38 of
-    ~52 ms for a 1024² texture); one fixed "Up" filter and zlib level 1 with run-length encoding does
-    nearly as well in size at under half the time (22 ms, 433 kB vs 388 kB). Otherwise OpenCV's encoder.
+    `fast` (RGB/RGBA only): for baked textures and rendered views, which are smooth fills. libpng (behind
+    OpenCV) tries five filters on every row and keeps the best guess, which costs more than the
+    compression itself (~38 of ~52 ms for a 1024² texture); one fixed "Up" filter does nearly as well in
+    size, and ISA-L's deflate at level 1 compresses the filtered rows ~5× faster than zlib's fastest
+    (run-length) setting with smaller output (on rendered views: 530 against 110 MB/s). Any PNG reader
+    reads the result: it is ordinary zlib-wrapped deflate. Otherwise OpenCV's encoder.
     """
     array = np.asarray(image)
     if fast and array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] in _COLOUR_TYPES and array.size:
@@ -49,15 +52,14 @@ def encode_png(image: np.ndarray, *, fast: bool = False) -> bytes:
 
 
 def _encode_up_filtered(image: np.ndarray) -> bytes:
-    """An ordinary 8-bit RGB/RGBA PNG (IHDR, one IDAT, IEND): every row "Up"-filtered, zlib level 1, RLE."""
+    """An ordinary 8-bit RGB/RGBA PNG (IHDR, one IDAT, IEND): every row "Up"-filtered, ISA-L deflate level 1."""
     height, width, channels = image.shape
     raw = np.ascontiguousarray(image).reshape(height, width * channels)
     rows = np.empty((height, width * channels + 1), dtype=np.uint8)
     rows[:, 0] = _FILTER_UP
     rows[0, 1:] = raw[0]  # the first row's "above" is zero
     np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG's does
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = deflate.compress(rows.tobytes()) + deflate.flush()
+    data = isal_zlib.compress(rows.data, 1)
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[channels], 0, 0, 0)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 

@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit
 
 OPAQUE, MASK, BLEND, HIDDEN = 0, 1, 2, 3  # HIDDEN: an untextured MASK material below the cut-off
+MASK_SOLID, MASK_CLEAR = 1, 2  # mask_classes: every sample passes / fails the alpha test
 INSIDE_EPS = 1e-7  # barycentric tolerance: samples on a shared edge belong to both neighbours
 CUTOFF_255 = 0.5 * 255.0  # view_scene.ALPHA_CUTOFF on the 0–255 texel scale
 # Per-triangle record (float32): anchor x, y | normal at anchor (3), d/dx (3), d/dy (3) | uv at anchor (2), d/dx (2), d/dy (2)
@@ -104,8 +105,46 @@ def _span(a0, b0, c0, a1, b1, c1, a2, b2, c2, y, limit):
 
 
 @njit(**JIT)
-def visibility(screen, depth, faces, areas, records, per_face, modes, double_sided, texture, lod, pixels, levels, size):
-    """Nearest OPAQUE/MASK triangle per sample of the (2·size)² grid: (ids (-1: none), depths), flat row-major."""
+def mask_classes(uvs, uv_faces, per_face, modes, texture, lod, pixels, levels):
+    """Per triangle (F,) int8: for MASK triangles whose texels (at the mip level visibility reads, over
+    the UV bounding box and one texel around it) are all above the alpha cut-off, MASK_SOLID; all below,
+    MASK_CLEAR; else 0 (test each sample). Bilinear values are convex combinations of those texels, so
+    the answer is the per-sample test's for every sample, at a fraction of its cost (a hair cap is
+    solid but for its hairline)."""
+    count = uv_faces.shape[0]
+    classes = np.zeros(count, np.int8)
+    for f in range(count):
+        material = per_face[f]
+        t = texture[material]
+        if modes[material] != MASK or t < 0:
+            continue
+        level = max(lod[f] - 1, 0)  # as visibility reads it
+        offset, width, height = levels[t, level, 0], levels[t, level, 1], levels[t, level, 2]
+        u_lo = min(uvs[uv_faces[f, 0], 0], uvs[uv_faces[f, 1], 0], uvs[uv_faces[f, 2], 0])
+        u_hi = max(uvs[uv_faces[f, 0], 0], uvs[uv_faces[f, 1], 0], uvs[uv_faces[f, 2], 0])
+        v_lo = min(uvs[uv_faces[f, 0], 1], uvs[uv_faces[f, 1], 1], uvs[uv_faces[f, 2], 1])
+        v_hi = max(uvs[uv_faces[f, 0], 1], uvs[uv_faces[f, 1], 1], uvs[uv_faces[f, 2], 1])
+        x0 = min(max(int(math.floor(u_lo * width - 0.5)) - 1, 0), width - 1)
+        x1 = min(max(int(math.ceil(u_hi * width - 0.5)) + 1, 0), width - 1)
+        y0 = min(max(int(math.floor((1.0 - v_hi) * height - 0.5)) - 1, 0), height - 1)
+        y1 = min(max(int(math.ceil((1.0 - v_lo) * height - 0.5)) + 1, 0), height - 1)
+        lowest, highest = 255, 0
+        for y in range(y0, y1 + 1):
+            for x in range(x0, x1 + 1):
+                a = pixels[offset + (y * width + x) * 4 + 3]
+                lowest, highest = min(lowest, a), max(highest, a)
+        if lowest >= CUTOFF_255:
+            classes[f] = MASK_SOLID
+        elif highest < CUTOFF_255:
+            classes[f] = MASK_CLEAR
+    return classes
+
+
+@njit(**JIT)
+def visibility(screen, depth, faces, areas, records, per_face, modes, double_sided, texture, lod, pixels, levels, size,
+               classes):
+    """Nearest OPAQUE/MASK triangle per sample of the (2·size)² grid: (ids (-1: none), depths), flat row-major.
+    classes: `mask_classes` (MASK triangles whose samples all pass or all fail skip the per-sample test)."""
     grid = 2 * size
     triangle = np.full(grid * grid, -1, np.int32)
     nearest = np.full(grid * grid, -np.inf, np.float32)
@@ -114,6 +153,8 @@ def visibility(screen, depth, faces, areas, records, per_face, modes, double_sid
         mode = modes[material]
         area = areas[f]
         if mode >= BLEND or area == 0.0 or (area > 0.0 and not double_sided[material]):  # BLEND later; HIDDEN never
+            continue
+        if classes[f] == MASK_CLEAR:
             continue
         i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
         # Barycentric planes on the sample grid (coordinates doubled), in float64.
@@ -125,21 +166,23 @@ def visibility(screen, depth, faces, areas, records, per_face, modes, double_sid
         a1, b1, c1 = (y2 - y0) / scaled, (x0 - x2) / scaled, (x2 * y0 - y2 * x0) / scaled
         a2, b2, c2 = (y0 - y1) / scaled, (x1 - x0) / scaled, (x0 * y1 - y0 * x1) / scaled
         z0, z1, z2 = depth[i0], depth[i1], depth[i2]
+        az = a0 * (z0 - z2) + a1 * (z1 - z2)
+        bz = b0 * (z0 - z2) + b1 * (z1 - z2)
+        cz = z2 + c0 * (z0 - z2) + c1 * (z1 - z2)
         row_lo = max(int(math.ceil(min(y0, y1, y2) - 0.5)), 0)
         row_hi = min(int(math.floor(max(y0, y1, y2) - 0.5)), grid - 1)
-        masked = mode == MASK and texture[material] >= 0
+        masked = mode == MASK and texture[material] >= 0 and classes[f] != MASK_SOLID
         for row in range(row_lo, row_hi + 1):
             cy = row + 0.5
             lo, hi = _span(a0, b0, c0, a1, b1, c1, a2, b2, c2, cy, grid)
+            zrow = bz * cy + cz + az * 0.5
             for column in range(lo, hi + 1):
-                cx = column + 0.5
-                w0 = a0 * cx + b0 * cy + c0
-                w1 = a1 * cx + b1 * cy + c1
-                z = w0 * z0 + w1 * z1 + (1.0 - w0 - w1) * z2
+                z = zrow + az * column
                 index = row * grid + column
                 if z <= nearest[index]:
                     continue
                 if masked:
+                    cx = column + 0.5
                     dx, dy = 0.5 * cx - records[f, X0], 0.5 * cy - records[f, X0 + 1]
                     u = records[f, UV] + records[f, UV_DX] * dx + records[f, UV_DY] * dy
                     v = records[f, UV + 1] + records[f, UV_DX + 1] * dx + records[f, UV_DY + 1] * dy
@@ -182,10 +225,10 @@ def _shade(f, x, y, records, areas, per_face, shading, texture, lod, pixels, lev
 
 
 @njit(**JIT)
-def resolve(image, triangle, records, areas, per_face, shading, texture, lod, pixels, levels, light, halfway, ambient,
-            diffuse):
-    """Shade each distinct triangle among a pixel's 4 samples once, at the centroid of its samples, and
-    weight it by its share of them; the background (already in `image`) keeps the rest."""
+def resolve(image, background, triangle, records, areas, per_face, shading, texture, lod, pixels, levels, light, halfway,
+            ambient, diffuse):
+    """Fill every pixel of `image`: shade each distinct triangle among a pixel's 4 samples once, at the
+    centroid of its samples, and weight it by its share of them; `background` (r, g, b) keeps the rest."""
     size = image.shape[0]
     grid = 2 * size
     for py in range(size):
@@ -193,6 +236,9 @@ def resolve(image, triangle, records, areas, per_face, shading, texture, lod, pi
             base = 2 * py * grid + 2 * px
             ids = (triangle[base], triangle[base + 1], triangle[base + grid], triangle[base + grid + 1])
             if ids[0] < 0 and ids[1] < 0 and ids[2] < 0 and ids[3] < 0:
+                image[py, px, 0] = background[0]
+                image[py, px, 1] = background[1]
+                image[py, px, 2] = background[2]
                 continue
             if ids[0] == ids[1] and ids[0] == ids[2] and ids[0] == ids[3]:  # inside one triangle: most pixels
                 cr, cg, cb, _ = _shade(ids[0], px + 0.5, py + 0.5, records, areas, per_face, shading, texture, lod,
@@ -220,9 +266,9 @@ def resolve(image, triangle, records, areas, per_face, shading, texture, lod, pi
                 b += min(cb, 255.0) * count
                 covered += count
             rest = 4 - covered
-            image[py, px, 0] = (r + rest * image[py, px, 0]) * 0.25
-            image[py, px, 1] = (g + rest * image[py, px, 1]) * 0.25
-            image[py, px, 2] = (b + rest * image[py, px, 2]) * 0.25
+            image[py, px, 0] = (r + rest * background[0]) * 0.25
+            image[py, px, 1] = (g + rest * background[1]) * 0.25
+            image[py, px, 2] = (b + rest * background[2]) * 0.25
 
 
 @njit(**JIT)
@@ -262,3 +308,13 @@ def blend(image, nearest, order, screen, depth, faces, records, areas, per_face,
                 image[row, column, 0] = alpha * min(cr, 255.0) + (1.0 - alpha) * image[row, column, 0]
                 image[row, column, 1] = alpha * min(cg, 255.0) + (1.0 - alpha) * image[row, column, 1]
                 image[row, column, 2] = alpha * min(cb, 255.0) + (1.0 - alpha) * image[row, column, 2]
+
+
+@njit(**JIT)
+def to_uint8(image):
+    """(H, W, 3) float32 0–255 → uint8, rounded and clipped, in one pass (numpy's clip + cast takes three)."""
+    out = np.empty(image.shape, np.uint8)
+    flat_in, flat_out = image.reshape(-1), out.reshape(-1)
+    for i in range(flat_in.shape[0]):
+        flat_out[i] = np.uint8(min(max(flat_in[i] + 0.5, 0.0), 255.0))
+    return out

@@ -6,8 +6,10 @@ most of that shading is thrown away, and multisampling doubles the cost again (`
 Here each view is drawn in two passes that do only the work that shows:
 
 1. Visibility: every front-facing triangle (back faces too for double-sided materials) is scan-converted
-   on a 2×2 sample grid per pixel with a depth test, keeping the nearest triangle per sample. MASK
-   materials test their texture's alpha per sample, so eyelash strands cut out exactly.
+   on a 2×2 sample grid per pixel with a depth test (depth is a plane over the triangle: one multiply-add
+   per sample), keeping the nearest triangle per sample. MASK materials test their texture's alpha per
+   sample (bilinear), so eyelash strands and the hairline cut out exactly; triangles whose
+   texels are all above (or all below) the cut-off skip the test (most of a hair cap).
 2. Resolve: per pixel, each distinct triangle among its 4 samples is shaded once, at the centroid of
    the samples it owns, and weighted by its share of the samples (the background takes the rest): the
    anti-aliasing of 4× MSAA at the shading cost of ~1 sample per pixel.
@@ -50,6 +52,7 @@ class NumbaViewRenderer:
         blend_faces = np.flatnonzero(materials.modes[materials.per_face] == MODE_CODES["BLEND"])
         light, halfway = LIGHT.astype(np.float32), HALFWAY.astype(np.float32)
         ambient, diffuse = np.float32(AMBIENT), np.float32(DIFFUSE)
+        background = np.asarray(self.background, np.float32)
         views = []
         for yaw in yaws:
             screen, camera = project(scene.vertices, yaw, self.size, scene.framing)
@@ -58,19 +61,20 @@ class NumbaViewRenderer:
             normals = np.ascontiguousarray(scene.normals @ yaw_rotation(yaw).T.astype(np.float32), dtype=np.float32)
             records, areas, lod = kernels.setup(screen, faces, normals, uvs, uv_faces, materials.per_face,
                                                 materials.texture, materials.levels, materials.level_count)
-            image = np.empty((self.size, self.size, 3), np.float32)
-            image[:] = self.background
+            image = np.empty((self.size, self.size, 3), np.float32)  # resolve fills every pixel
+            classes = kernels.mask_classes(uvs, uv_faces, materials.per_face, materials.modes, materials.texture, lod,
+                                           materials.pixels, materials.levels)
             sample_tri, sample_depth = kernels.visibility(
                 screen, depth, faces, areas, records, materials.per_face, materials.modes, materials.double_sided,
-                materials.texture, lod, materials.pixels, materials.levels, self.size)
-            kernels.resolve(image, sample_tri, records, areas, materials.per_face, materials.shading, materials.texture,
+                materials.texture, lod, materials.pixels, materials.levels, self.size, classes)
+            kernels.resolve(image, background, sample_tri, records, areas, materials.per_face, materials.shading, materials.texture,
                             lod, materials.pixels, materials.levels, light, halfway, ambient, diffuse)
             if len(blend_faces):
                 order = blend_faces[np.argsort(depth[faces[blend_faces]].mean(axis=1), kind="stable")]  # far first
                 kernels.blend(image, sample_depth, order.astype(np.int32), screen, depth, faces, records, areas,
                               materials.per_face, materials.shading, materials.double_sided, materials.texture, lod,
                               materials.pixels, materials.levels, light, halfway, ambient, diffuse)
-            views.append(np.clip(image + 0.5, 0, 255).astype(np.uint8))
+            views.append(kernels.to_uint8(image))
         return views
 
 

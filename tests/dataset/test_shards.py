@@ -73,6 +73,27 @@ def test_png_helpers_round_trip_rgb_grey_and_bool():
     assert encode_png(rgb)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_fast_png_reads_back_exactly_in_another_decoder(channels):
+    """The fast path writes its own chunks and ISA-L deflate: Pillow (libpng-independent zlib reader, CRC
+    checks on) must read the same pixels, and the file must be smaller than the raw pixels."""
+    import io
+
+    from PIL import Image, ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    rng = np.random.default_rng(4)
+    image = np.clip(np.linspace(0, 255, 300)[None, :, None] + rng.normal(0, 3, (200, 300, channels)), 0, 255).astype(np.uint8)
+    image[50:120, 80:200] = 238  # a flat background patch, as rendered views have
+    data = encode_png(image, fast=True)
+    with Image.open(io.BytesIO(data)) as decoded:
+        decoded.load()
+        assert decoded.mode == ("RGB" if channels == 3 else "RGBA")
+        np.testing.assert_array_equal(np.asarray(decoded), image)
+    np.testing.assert_array_equal(decode_png(data), image)
+    assert len(data) < image.size
+
+
 def test_face_row_round_trips_through_a_shard(tmp_path):
     face = _face(3)
     path = write_shard([face_to_row("f" * 64, "/x/photo.jpg", face, 800, 600)], tmp_path / "s.parquet")

