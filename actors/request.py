@@ -14,6 +14,7 @@ from actors.options import check_bounds, option
 
 MODES = ("2d", "3d")
 TEXTURE_SIZES = (256, 512, 1024, 2048)
+GLB_MORPHS = ("sparse", "dense")
 MAX_STYLES = 16  # a request names each style at most once; a longer list is a mistake or an attack
 
 
@@ -36,6 +37,8 @@ class AvatarRequest:
     head_engine: str = option("auto", help="3D head engine (auto: flame when configured, else the default)",
                               choices="heads")
     texture_size: int = option(1024, help="3D texture side in pixels", choices=TEXTURE_SIZES)
+    glb_morphs: str = option("sparse", help="GLB expression morph targets: sparse (2.5× smaller files) or dense "
+                             "(for importers without glTF sparse accessors)", choices=GLB_MORPHS)
 
     def __post_init__(self) -> None:
         # Accept lists and comma strings from CLIs and forms; store de-duplicated tuples in order.
@@ -65,6 +68,8 @@ class AvatarRequest:
         check_bounds(self)
         if self.size % 8:
             raise ValueError(f"`size` must be a multiple of 8 between 256 and 1024, got {self.size}.")
+        if self.glb_morphs not in GLB_MORPHS:
+            raise ValueError(f"`glb_morphs` must be one of {', '.join(GLB_MORPHS)}, got {self.glb_morphs!r}.")
         if self.texture_size not in TEXTURE_SIZES:
             raise ValueError(f"`texture_size` must be one of {', '.join(map(str, TEXTURE_SIZES))}, got {self.texture_size}.")
 

@@ -82,7 +82,8 @@ class Reconstruct3DStage:
     def _finish(self, face: AlignedFace, mesh: HeadMesh, out_dir: Path) -> Head3D:
         textures = self.engine.bake(mesh, face, self.request.texture_size)
         encoded = encode_images(mesh, textures)  # each PNG once, for both writers
-        glb = write_glb(mesh, textures, out_dir / "head.glb", encoded=encoded)
+        glb = write_glb(mesh, textures, out_dir / "head.glb", encoded=encoded,
+                        sparse_morphs=self.request.glb_morphs == "sparse")
         obj = write_obj(mesh, textures, out_dir, name="head", encoded=encoded)
         params = out_dir / PARAMS_FILE
         buffer = io.BytesIO()

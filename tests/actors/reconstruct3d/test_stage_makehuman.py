@@ -50,3 +50,28 @@ def test_default_engine_writes_a_valid_textured_rigged_head(heads, name):
 def test_hair_travels_into_the_files(heads):
     folder = heads["astronaut"].glb_path.parent
     assert (folder / "head_hair.png").is_file() and "newmtl hair" in (folder / "head.mtl").read_text()
+
+
+def test_dense_morphs_on_request_for_importers_without_sparse_accessors(aligned_faces, heads, tmp_path):
+    """`glb_morphs="dense"`: the same 52 ARKit targets with the same default weights, no sparse accessor
+    anywhere, still valid; the default (sparse) file is the smaller one."""
+    from pygltflib import GLTF2
+
+    engine = HEAD_ENGINES[HEAD_ENGINES.default]()
+    stage = Reconstruct3DStage(AvatarRequest(modes=("3d",), glb_morphs="dense"), engine, render_views=False)
+    try:
+        (head,) = stage.run([aligned_faces["astronaut"]], ["astronaut"], [tmp_path / "astronaut"])
+    finally:
+        stage.close()
+        engine.close()
+    assert validate(head.glb_path)["issues"]["numErrors"] == 0
+    dense, sparse = GLTF2().load(str(head.glb_path)), GLTF2().load(str(heads["astronaut"].glb_path))
+    assert not any(accessor.sparse for accessor in dense.accessors)
+    assert any(accessor.sparse for accessor in sparse.accessors)
+
+    def morphs(gltf):
+        mesh = max(gltf.meshes, key=lambda m: len(m.primitives[0].targets or []))
+        return mesh.extras["targetNames"], mesh.weights
+
+    assert morphs(dense) == morphs(sparse) and len(morphs(dense)[0]) == 52
+    assert head.glb_path.stat().st_size > heads["astronaut"].glb_path.stat().st_size
