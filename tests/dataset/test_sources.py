@@ -6,7 +6,6 @@ import os
 import pickle
 import tarfile
 import threading
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from dataset.sources import (
     read_limited,
     split_source,
 )
+from tests.memory import traced_peak
 
 
 def _reject(reader_or_source, source=None, **kwargs) -> InputRejected:
@@ -224,12 +224,7 @@ def test_zip_member_claiming_1gb_is_refused_from_its_header_without_reading(tmp_
     central = data.index(b"PK\x01\x02")
     data[central + 24 : central + 28] = (1 << 30).to_bytes(4, "little")
     archive.write_bytes(bytes(data))
-    tracemalloc.start()
-    try:
-        error = _reject(f"{archive}//big.jpg")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    error, peak = traced_peak(lambda: _reject(f"{archive}//big.jpg"))
     assert error.reason is Reason.TOO_LARGE and "1,073,741,824" in error.detail
     assert peak < 5 << 20
 

@@ -22,12 +22,15 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG") -> bytes:
 @contextmanager
 def live_server(app) -> Iterator[str]:
     """Run `app` under uvicorn on 127.0.0.1 (free port) in a thread, lifespan included, with the server
-    configuration `python app.py` uses (`serve.server`); yield its URL."""
+    configuration `python app.py` uses (`serve.server`; the app's settings, or the defaults for a bare
+    app); yield its URL."""
     import uvicorn
 
     from serve.server import server_config
+    from serve.settings import ServeSettings
 
-    server = uvicorn.Server(server_config(app, app.state.settings, host="127.0.0.1", port=0, log_level="warning"))
+    settings = getattr(app.state, "settings", None) or ServeSettings()
+    server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,23 +13,12 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from tests.browser_tools import ROOT, missing_browser_tools
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCRIPT = Path(__file__).with_name("browser_test.mjs")
 ARTIFACTS = ROOT / "test-artifacts"
 
-def _missing_tools() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        return "node_modules/playwright-core is missing (npm ci)"
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    return None
-
-
-MISSING = _missing_tools()
+MISSING = missing_browser_tools()
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=f"browser test skipped: {MISSING}")]
 
 

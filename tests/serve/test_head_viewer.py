@@ -2,12 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +13,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from serve.head_viewer import glb_url, mount_head_viewer, viewer_iframe
+from tests.browser_tools import ROOT, missing_browser_tools
+from tests.serve.conftest import live_server
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCRIPT = Path(__file__).with_name("head_viewer_check.mjs")
 JOB = "0123456789abcdef0123456789abcdef"
 
@@ -67,16 +62,6 @@ def test_vendored_three_is_the_pinned_release():
     assert "MIT License" in (ROOT / "serve" / "static" / "three" / "LICENSE").read_text()
 
 
-def _missing_tools() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    if not (ROOT / "node_modules" / "playwright-core").is_dir():
-        return "node_modules/playwright-core is missing (npm ci)"
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    return None
-
-
 @pytest.fixture(scope="module")
 def makehuman_glb(aligned_faces, tmp_path_factory) -> Path:
     from actors.reconstruct3d.export import write_glb
@@ -95,27 +80,13 @@ def makehuman_glb(aligned_faces, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def viewer_server(makehuman_glb):
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(viewer_app(makehuman_glb), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(viewer_app(makehuman_glb)) as url:
+        yield url
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(_missing_tools() is not None, reason=f"browser test skipped: {_missing_tools()}")
+@pytest.mark.skipif(missing_browser_tools() is not None, reason=f"browser test skipped: {missing_browser_tools()}")
 def test_viewer_shows_the_rigged_head_and_its_sliders_move_it(viewer_server, tmp_path):
     url = f"{viewer_server}/viewer?glb={glb_url(JOB)}"
     done = subprocess.run(["node", str(SCRIPT), url, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)

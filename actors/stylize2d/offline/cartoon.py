@@ -16,9 +16,9 @@ import numpy as np
 
 from dataset.face import AlignedFace
 from actors.stylize2d.offline import background, cel, lines, regions
-from actors.stylize2d.offline.anime import warp_face
+from actors.stylize2d.offline.anime import toon_layers
 from actors.stylize2d.offline.filters import (
-    band_lightness, detail_weight, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8,
+    band_lightness, detail_weight, remove_specks, to_float, to_rgb, to_uint8,
     wide_blur, xdog_lines,
 )
 from actors.stylize2d.offline.palette import palette_chroma
@@ -97,24 +97,15 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     """(512×512 uint8 RGB, warped landmarks): the toon portrait."""
     amount = float(np.clip(strength / 0.6, 0.3, 1.5))
     h, w = face.crop.shape[:2]
-    # 1. A slight exaggeration: the photo, its masks and landmarks warped together.
-    crop, mask, skin_mask, landmarks = warp_face(face, amount * look.warp)
-    # 2. Flat colour: posterised skin from the median skin colour, banded hair and clothes, and the
-    #    flat photo colour for what is not skin inside the face.
-    photo = to_lab(crop)
-    flat = flatten(crop, smoothness=40.0 + 30.0 * amount, sigma_color=5.0)
-    lab = to_lab(flat)
-    skin = median_lab(photo, skin_mask)
-    chroma = float(np.hypot(skin[1], skin[2]))
-    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
-    solid = np.clip(weight * 1.5, 0.0, 1.0)
-    person = np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0)
-    out = band_colour(lab, person * (1.0 - solid), skin, look)
+    # 1. A slight exaggeration: the photo, its masks and landmarks warped together; flat colour; the skin.
+    base = toon_layers(face, amount * look.warp, 40.0 + 30.0 * amount, 5.0)
+    mask, skin_mask, landmarks = base.mask, base.skin_mask, base.landmarks
+    photo, flat, lab, skin, solid = base.photo, base.flat, base.lab, base.skin, base.solid
+    # 2. Posterised skin from the median skin colour, banded hair and clothes, and the flat photo
+    #    colour for what is not skin inside the face.
+    out = band_colour(lab, base.person * (1.0 - solid), skin, look)
     out += (lab - out) * regions.inner_face(landmarks, (h, w))[..., None]
-    box = regions.bounding_box(solid)
-    if box is not None:
-        shaded = cel.shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, look.skin)
-        out[box] += (shaded - out[box]) * solid[box][..., None]
+    cel.paint_skin(out, lab, base.weight, solid, skin, look.skin)
     keep = detail_weight(lab, 4.0, 6.0, 14.0) * regions.inner_face(landmarks, (h, w))
     out += (lab - out) * keep[..., None]
     sparkle = detail_weight(photo, 2.0, 16.0, 28.0) * regions.inner_face(landmarks, (h, w))

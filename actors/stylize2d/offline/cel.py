@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, median_lab
 from actors.stylize2d.skin_region import face_and_neck
 
@@ -121,6 +122,15 @@ class SkinShading:
     chroma: float  # share of the photo's a*, b* variation kept around the median
     poster_step: float = 0.0  # L* step the kept detail is posterised to (0: smooth)
     chroma_step: float = 0.0  # a*, b* step the kept chroma variation is posterised to (0: smooth)
+
+
+def paint_skin(out: np.ndarray, lab: np.ndarray, weight: np.ndarray, solid: np.ndarray, skin: np.ndarray,
+               shading: SkinShading) -> None:
+    """In place: `out` (Lab) takes `shade_skin`'s tones where skin is `solid` (0..1), within its bounding box."""
+    box = regions.bounding_box(solid)
+    if box is not None:
+        shaded = shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, shading)
+        out[box] += (shaded - out[box]) * solid[box][..., None]
 
 
 def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: SkinShading) -> np.ndarray:

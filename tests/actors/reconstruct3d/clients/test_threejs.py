@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,24 +12,12 @@ from scipy.spatial import cKDTree
 
 from actors.reconstruct3d.export import write_glb
 from tests.actors.reconstruct3d.rigged_mesh import ARKIT_NAMES, DEFAULT_WEIGHTS, JOINT_NAMES, rigged_head, rotation_x, rotation_y, skinned_positions
+from tests.browser_tools import ROOT, missing_browser_tools
 
-ROOT = Path(__file__).resolve().parents[4]
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 SCRIPT = Path(__file__).with_name("threejs_check.mjs")
 
 
-def _missing_tools() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    for package in ("playwright-core", "three"):
-        if not (ROOT / "node_modules" / package).is_dir():
-            return f"node_modules/{package} is missing (npm ci)"
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    return None
-
-
-MISSING = _missing_tools()
+MISSING = missing_browser_tools(("playwright-core", "three"))
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=f"three.js test skipped: {MISSING}")]
 
 
