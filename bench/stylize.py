@@ -38,7 +38,8 @@ TARGET_MS = 300.0
 STYLES = ("anime", "cartoon", "realistic", "sketch")
 IDENTITY_TARGETS = {"anime": 0.40, "cartoon": 0.60, "sketch": 0.70, "realistic": 0.85}
 # Photos of the overview sheet: light to dark skin, glasses, a bald head, jewellery.
-OVERVIEW = ("grace_hopper", "man_smiling", "woman_earrings", "obama_smiling", "woman_curly_hair", "man_santa_hat")
+OVERVIEW = ("grace_hopper", "man_smiling", "woman_earrings", "man_south_asian", "obama_smiling", "woman_curly_hair",
+            "man_santa_hat")
 SHEET_LIMIT_BYTES = 1_500_000
 
 

@@ -21,14 +21,20 @@ HOLES = (
 
 
 def face_and_neck(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 0/255 prior: the face oval, slightly grown, plus a neck band below the jaw, minus the eye
-    and mouth openings."""
+    """uint8 0/255 prior: the face oval, slightly grown, and the hull of every landmark, plus a neck band
+    below the jaw, minus the eye and mouth openings.
+
+    The hull matters on a turned head: there the far side of the oval runs behind the nose and bends
+    inward, and the visible cheek and nose in front of it would otherwise count as not-face (a style
+    would paint them as background). On a frontal face the oval already holds every landmark.
+    """
     lm = np.asarray(landmarks, np.float32)[:, :2]
     h, w = shape
     prior = np.zeros((h, w), np.uint8)
     oval = lm[list(FACE_OVAL)]
     centre = oval.mean(axis=0)
     cv2.fillPoly(prior, [np.round(centre + (oval - centre) * 1.04).astype(np.int32)], 255)
+    cv2.fillConvexPoly(prior, cv2.convexHull(np.round(lm).astype(np.int32)), 255)
     left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
     inset = 0.12 * (right[0] - left[0])
     neck = np.array([[left[0] + inset, left[1]], [right[0] - inset, right[1]],

@@ -146,7 +146,7 @@ def line_art(flat_rgb: np.ndarray, landmarks: np.ndarray, alpha: np.ndarray, ski
     gray = cv2.cvtColor(flat_rgb, cv2.COLOR_RGB2GRAY)
     outside = remove_specks(xdog_lines(gray, sigma=1.2, k=1.6, tau=0.012, phi=70.0), min_area=40)
     inside = remove_specks(xdog_lines(gray, sigma=1.0, k=1.6, tau=look.face_line_tau, phi=60.0), min_area=25)
-    face = regions.feather(regions.fill_mask((h, w), [regions.points(landmarks, regions.FACE_OVAL)]), 4.0)
+    face = regions.feather(regions.face_area(landmarks, (h, w)), 4.0)
     ink = outside + (inside - outside) * face
     ink = 1.0 - (1.0 - ink) * (alpha > 0.5)
     strokes = lines.face_strokes(landmarks, (h, w), weight=1.4, eyes=False, brows=False, jaw=False)

@@ -19,7 +19,7 @@ def hair_weight(person: np.ndarray, skin_weight: np.ndarray, landmarks: np.ndarr
     p = np.asarray(person, np.float32)
     p = p / 255.0 if p.max() > 1.0 else p
     candidate = (p > 0.5) & (skin_weight < 0.5)
-    face = regions.fill_mask((h, w), [regions.points(lm, regions.FACE_OVAL)]) > 0
+    face = regions.face_area(lm, (h, w)) > 0
     brow_y = int(np.clip(min(lm[105, 1], lm[334, 1]), 0, h))
     face[:brow_y] = False
     candidate &= ~face

@@ -51,6 +51,14 @@ def fill_mask(shape: tuple[int, int], polygons) -> np.ndarray:
     return mask
 
 
+def face_area(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 0/255: the face oval and the hull of every landmark. On a turned head the oval's far side
+    runs behind the nose and bends inward; the hull keeps the visible cheek and nose in the face."""
+    mask = fill_mask(shape, [points(landmarks, FACE_OVAL)])
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points(landmarks, range(len(landmarks)))).astype(np.int32)), 255)
+    return mask
+
+
 def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     """A 0..1 float32 soft version of a 0/255 (or bool) mask."""
     soft = np.asarray(mask, np.float32)
@@ -82,7 +90,7 @@ def inner_face(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     facial hair, a bindi), instead of shading it as hair or clothes.
     """
     lm = np.asarray(landmarks, np.float32)
-    face = fill_mask(shape, [points(lm, FACE_OVAL)])
+    face = face_area(lm, shape)
     brow_y = int(np.clip(min(lm[105, 1], lm[334, 1]) - 0.3 * eye_width(lm), 0, shape[0]))
     face[:brow_y] = 0
     return feather(face, 3.0)

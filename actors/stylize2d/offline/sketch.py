@@ -69,7 +69,7 @@ def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray) ->
     flat = flatten(face.crop, smoothness=WASH_SMOOTHNESS, sigma_color=6.0)
     lab = to_lab(flat)
     skin = median_lab(to_lab(face.crop), face.skin_mask)
-    oval = regions.fill_mask(lab.shape[:2], [regions.points(face.landmarks, regions.FACE_OVAL)])
+    oval = regions.face_area(face.landmarks, lab.shape[:2])
     face_oval = regions.feather(oval, 4.0)
     weight = np.maximum(skin_region(lab, face.landmarks, skin, face.mask), face_oval)
     lighter = lab.copy()
