@@ -20,6 +20,13 @@ HOLES = (
 )
 
 
+def fill_landmark_hull(mask: np.ndarray, landmarks: np.ndarray) -> None:
+    """In place: 255 over the convex hull of every landmark (on a turned head it holds the visible cheek
+    and nose that the face oval's far side, running behind the nose, leaves out)."""
+    points = np.round(np.asarray(landmarks, np.float32)[:, :2]).astype(np.int32)
+    cv2.fillConvexPoly(mask, cv2.convexHull(points), 255)
+
+
 def face_and_neck(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """uint8 0/255 prior: the face oval, slightly grown, and the hull of every landmark, plus a neck band
     below the jaw, minus the eye and mouth openings.
@@ -34,7 +41,7 @@ def face_and_neck(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     oval = lm[list(FACE_OVAL)]
     centre = oval.mean(axis=0)
     cv2.fillPoly(prior, [np.round(centre + (oval - centre) * 1.04).astype(np.int32)], 255)
-    cv2.fillConvexPoly(prior, cv2.convexHull(np.round(lm).astype(np.int32)), 255)
+    fill_landmark_hull(prior, lm)
     left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
     inset = 0.12 * (right[0] - left[0])
     neck = np.array([[left[0] + inset, left[1]], [right[0] - inset, right[1]],

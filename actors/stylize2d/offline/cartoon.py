@@ -104,11 +104,12 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     # 2. Posterised skin from the median skin colour, banded hair and clothes, and the flat photo
     #    colour for what is not skin inside the face.
     out = band_colour(lab, base.person * (1.0 - solid), skin, look)
-    out += (lab - out) * regions.inner_face(landmarks, (h, w))[..., None]
+    inner = regions.inner_face(landmarks, (h, w))
+    out += (lab - out) * inner[..., None]
     cel.paint_skin(out, lab, base.weight, solid, skin, look.skin)
-    keep = detail_weight(lab, 4.0, 6.0, 14.0) * regions.inner_face(landmarks, (h, w))
+    keep = detail_weight(lab, 4.0, 6.0, 14.0) * inner
     out += (lab - out) * keep[..., None]
-    sparkle = detail_weight(photo, 2.0, 16.0, 28.0) * regions.inner_face(landmarks, (h, w))
+    sparkle = detail_weight(photo, 2.0, 16.0, 28.0) * inner
     out += (photo - out) * sparkle[..., None]
     cel.recentre_skin(out, skin_mask, skin, solid)
     colour = to_float(to_rgb(out))

@@ -7,6 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from actors.stylize2d.skin_region import fill_landmark_hull
+
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 # Lower face contour, ear to ear through the chin.
@@ -52,10 +54,9 @@ def fill_mask(shape: tuple[int, int], polygons) -> np.ndarray:
 
 
 def face_area(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 0/255: the face oval and the hull of every landmark. On a turned head the oval's far side
-    runs behind the nose and bends inward; the hull keeps the visible cheek and nose in the face."""
+    """uint8 0/255: the face oval and the hull of every landmark (`fill_landmark_hull`: turned heads)."""
     mask = fill_mask(shape, [points(landmarks, FACE_OVAL)])
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points(landmarks, range(len(landmarks)))).astype(np.int32)), 255)
+    fill_landmark_hull(mask, landmarks)
     return mask
 
 
