@@ -3,7 +3,8 @@
 Graphite comes from a colour-dodge pencil rendering plus XDoG contours and seeded hatching in the
 shadows. The wash is the flattened photo (multiply blend), the whole face kept as it is (its light and
 shadow carry the person); it fades out into the paper toward the edges of the person, as in a painted
-study. Graphite greys the skin a little, so the skin's median colour is brought back to the photo's
+study, but never on the face or just around it (`face_surround`: a jaw line in deep shadow or the far
+side of a turned head is still the person's skin, and washing it out would lighten it). Graphite greys the skin a little, so the skin's median colour is brought back to the photo's
 at the end (`cel.recentre_skin`): the sketch neither darkens nor lightens the skin tone.
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ from actors.stylize2d.offline.filters import (
 from actors.stylize2d.skin_region import face_and_neck, skin_region
 
 WASH_SMOOTHNESS = 50.0  # flattening λ of the watercolour wash
+FACE_MARGIN = 0.08  # the wash keeps the photo's colour this far (× face width) beyond the face area: the
+# shadowed jaw line and the far cheek of a turned head are face too, whatever their colour
 
 
 def pencil(gray: np.ndarray) -> np.ndarray:
@@ -46,7 +49,16 @@ def hatching(shape: tuple[int, int], darkness: np.ndarray, rng: np.random.Genera
     return 1.0 - 0.5 * np.clip((strokes - threshold) * 2.0, 0.0, 1.0)
 
 
-def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def face_surround(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """0..1: the face area, the neck and a FACE_MARGIN band around them (the jaw line in shadow, the far
+    cheek and ear side of a turned head), feathered: what the wash always paints in the photo's colour."""
+    margin = max(1, int(round(FACE_MARGIN * regions.face_width(landmarks))))
+    area = np.maximum(regions.face_area(landmarks, shape), face_and_neck(landmarks, shape))
+    distance = cv2.distanceTransform((area == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    return regions.feather(distance <= margin, margin / 2.0)
+
+
+def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator, surround: np.ndarray) -> np.ndarray:
     """Where the watercolour goes: the person, fading out away from the face with a ragged border."""
     h, w = alpha.shape
     lm = face.landmarks
@@ -58,11 +70,12 @@ def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator) -
     noise /= noise.std() + 1e-6
     fade = np.clip(2.5 - 2.6 * r + 0.18 * noise, 0.0, 1.0)
     # The face itself is always fully painted: the fade only eats into hair, clothes and shoulders.
-    face = regions.feather(face_and_neck(lm, (h, w)), 6.0)
+    face = np.maximum(regions.feather(face_and_neck(lm, (h, w)), 6.0), surround)
     return np.maximum(np.minimum(alpha, fade), np.minimum(face, alpha))
 
 
-def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray,
+                surround: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(wash, kept weight): the flattened photo as a translucent wash; skin and the whole face (its
     shadow side too: lightening it would erase the light that shapes the face) kept as they are,
     everything else lighter and softer."""
@@ -70,7 +83,8 @@ def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray) ->
     lab = to_lab(flat)
     skin = median_lab(to_lab(face.crop), face.skin_mask)
     oval = regions.face_area(face.landmarks, lab.shape[:2])
-    face_oval = regions.feather(oval, 4.0)
+    person = background.person_alpha(face.mask, feather=1.5)
+    face_oval = np.maximum(regions.feather(oval, 4.0), surround * person)
     weight = np.maximum(skin_region(lab, face.landmarks, skin, face.mask), face_oval)
     lighter = lab.copy()
     lighter[..., 0] += (100.0 - lighter[..., 0]) * 0.35
@@ -86,8 +100,9 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     alpha = background.person_alpha(face.mask, feather=1.5)
     paper_tint = background.pick_colour("sketch", rng)
     sheet = background.paper((h, w), paper_tint, rng, grain=0.025)
-    wash, skin = wash_colour(face, sheet, paper_tint)
-    where = wash_alpha(face, alpha, rng)
+    surround = face_surround(face.landmarks, (h, w))
+    wash, skin = wash_colour(face, sheet, paper_tint, surround)
+    where = wash_alpha(face, alpha, rng, surround)
     painted = sheet + (wash - sheet) * where[..., None]
     # Graphite: dodge pencil shading, clean contours, and hatching in the deep shadows.
     gray = cv2.cvtColor(face.crop, cv2.COLOR_RGB2GRAY)

@@ -283,3 +283,32 @@ def test_no_lightening_or_cooling_at_the_source_on_real_photos(photo_faces, avat
             if not -7.0 <= d_ita <= lightest or d_warmth < -2.0:
                 problems.append(f"{name}/{mask_name}: ΔITA {d_ita:+.1f}°, Δb* {d_warmth:+.1f}")
     assert not problems, problems
+
+
+def rim_beyond_the_oval(face, width: float = 0.06) -> np.ndarray:
+    """The person's pixels in a band `width` × face width wide just outside the face oval: the jaw line
+    in shadow, the far cheek of a turned head, the hairline. Drawn here from the landmarks and the
+    input's person segmentation."""
+    lm = np.asarray(face.landmarks, np.float64)[:, :2]
+    oval = face_oval(lm, face.crop.shape).astype(np.uint8)
+    grow = max(1, int(round(width * np.linalg.norm(lm[234] - lm[454]))))
+    band = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
+    return band & (oval == 0) & (np.asarray(face.mask) > 200)
+
+
+def test_sketch_keeps_the_photos_colour_just_beyond_the_face(photo_faces, avatar_of):
+    """The sketch's wash lightens the person away from the face, never next to it: in the band just
+    outside the face oval (the jaw line in shadow, a turned head's far cheek) the median L* stays
+    within 4 of the photo's. Lightening it made the checker read the darkest faces lighter (the Santa
+    hat photo's jaw in shadow came out grey)."""
+    problems = []
+    for name in PHOTOS:
+        face = photo_faces[name]
+        rim = rim_beyond_the_oval(face)
+        if rim.sum() < 200:
+            continue
+        photo = median_skin_lab(face.crop, rim)
+        sketch = median_skin_lab(np.asarray(avatar_of(name, "sketch").image), rim)
+        if abs(sketch[0] - photo[0]) > 4.0:
+            problems.append(f"{name}: L* {photo[0]:.1f} → {sketch[0]:.1f}")
+    assert not problems, problems
