@@ -14,6 +14,11 @@ measurement cannot fail. This module measures the same quantities another way, e
 - its own statistic: ITA°, hue angle and ΔE2000 all of the one median skin colour per mask
   (per-channel median; the project takes the median of per-pixel ITA).
 
+Two comparisons: `compare`, each image under the masks of its own detection (detection noise enters, so
+the tests give each face a slack), and `compare_same_region`, both images under one region drawn from the
+landmarks found on the input and, separately, on the avatar (no detection noise; the issue's "same face
+region").
+
 ITA° = atan2(L* − 50, b*) in degrees (higher = lighter); hue h = atan2(b*, a*) in degrees (Thong et al.,
 ICCV 2023: lower = redder, higher = yellower). Nothing here is imported by the project.
 """
@@ -364,6 +369,28 @@ class IndependentToneChecker:
             return None
         masks = {name: mask_difference(before.masks[name], after.masks[name]) for name in MASKS}
         return ToneDifference(masks, (before.source, after.source))
+
+    def compare_same_region(self, input_rgb: np.ndarray, avatar_rgb: np.ndarray,
+                            input_geometry: FaceGeometry | None = None) -> ToneDifference | None:
+        """Avatar vs input with both images measured under one region: the masks drawn from the
+        checker's landmarks found on the input ("skin@input", "oval@input") and from those found on the
+        avatar ("skin@avatar", "oval@avatar"). No detection difference enters the comparison, only what
+        the avatar did to the pixels. The two images must be the same size (an avatar aligned to its
+        input). None when either face is not found."""
+        input_rgb, avatar_rgb = np.asarray(input_rgb), np.asarray(avatar_rgb)
+        if input_rgb.shape != avatar_rgb.shape:
+            raise ValueError(f"input {input_rgb.shape} and avatar {avatar_rgb.shape} must have the same shape.")
+        found = {"input": input_geometry if input_geometry is not None else self.detector(input_rgb),
+                 "avatar": self.detector(avatar_rgb)}
+        if any(geometry is None for geometry in found.values()):
+            return None
+        masks = {}
+        for where, geometry in found.items():
+            for name, mask in face_masks(geometry, avatar_rgb.shape[:2]).items():
+                if mask.sum() < self.MIN_PIXELS:
+                    return None
+                masks[f"{name}@{where}"] = mask_difference(skin_colour(input_rgb, mask), skin_colour(avatar_rgb, mask))
+        return ToneDifference(masks, (found["input"].source, found["avatar"].source))
 
     def close(self) -> None:
         self.detector.close()

@@ -2,7 +2,8 @@
 (eyes a little larger, nose and mouth a little smaller) and a pop-art halftone backdrop.
 
 Closer to the photo than `anime`: the skin is the person's median skin colour with their own shading
-posterised into flat steps (`cel.shade_skin`), their real eyes under a bold lid line, and the ink comes
+posterised into flat steps (`cel.shade_skin`; the photo's light at the scale of a cheek kept under the
+steps, so the tone holds over any face region), their real eyes under a bold lid line, and the ink comes
 from the photo's own edges. Hair and clothes are lightness bands with a k-means palette of the person's
 own colours. Inside the face, what is not skin (glasses, facial hair, teeth, a bindi, jewellery) keeps
 its flat photo colour.
@@ -32,7 +33,8 @@ class Look:
 
     skin: cel.SkinShading = field(default_factory=lambda: cel.SkinShading(
         tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0,
-        detail=1.0, detail_sigma=1.5, chroma=0.6, poster_step=5.0, chroma_step=4.0))
+        detail=1.0, detail_sigma=1.5, chroma=0.6, poster_step=5.0, chroma_step=4.0,
+        light_sigma=12.0, light=1.0))
     warp: float = 0.15  # the anime warp, scaled down to a slight exaggeration
     band_step: float = 12.0  # L* step of the hair and clothes bands
     band_detail: float = 0.25  # share of the smooth L* kept under the bands

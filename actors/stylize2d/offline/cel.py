@@ -4,7 +4,9 @@ The base tone is the person's own median skin colour in CIELAB. The shadow and t
 step below and above it in ITA° with b* (the warmth) held, so shading never cools or greys the skin.
 Which pixels take which tone follows the photo's own shading (quantiles of the smoothed skin L*), with
 the shadow and light areas each kept well under half of the skin: the median skin colour of the
-avatar stays the base tone, i.e. the input's median.
+avatar stays the base tone, i.e. the input's median. A style may also keep the photo's own light and
+colour at the scale of a cheek (`SkinShading.light`, `skin_low_pass`), so that the skin matches the
+photo over any region one measures, not only over the whole skin mask.
 """
 from __future__ import annotations
 
@@ -122,6 +124,8 @@ class SkinShading:
     chroma: float  # share of the photo's a*, b* variation kept around the median
     poster_step: float = 0.0  # L* step the kept detail is posterised to (0: smooth)
     chroma_step: float = 0.0  # a*, b* step the kept chroma variation is posterised to (0: smooth)
+    light_sigma: float = 0.0  # px: the scale from which the photo's own light and colour are kept ...
+    light: float = 0.0  # ... and the share of them kept (0: off, 1: in full)
 
 
 def paint_skin(out: np.ndarray, lab: np.ndarray, weight: np.ndarray, solid: np.ndarray, skin: np.ndarray,
@@ -154,7 +158,24 @@ def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: S
     out = np.empty_like(lab)
     out[..., 0] = base + shading.detail * residual
     out[..., 1:] = skin[None, None, 1:] + shading.chroma * chroma
+    if shading.light > 0 and shading.light_sigma > 0:
+        out += shading.light * skin_low_pass(lab - out, weight, shading.light_sigma)
     return out
+
+
+def skin_low_pass(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """(h, w, c) Gaussian low pass of `values` over the skin only (normalised convolution by the 0..1
+    `weight`: hair, eyes and lips neither pull it nor are reached by it), 0 where there is no skin near.
+
+    Added to the tones as `low_pass(photo − tones)`, it gives the painted skin the photo's own light and
+    colour at the scale of a cheek (`sigma`) while the bands, the posterised steps and the lines stay:
+    without it a flat-shaded face matches the photo's median over one region (the guard's) and not over
+    another holding more or less shadow (the jaw line, the whole oval, another detector's region)."""
+    w = np.asarray(weight, np.float32)
+    num = cv2.GaussianBlur(np.ascontiguousarray(values * w[..., None]), (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    confidence = np.clip(den / 0.25, 0.0, 1.0)
+    return num / np.maximum(den, 1e-4)[..., None] * (confidence * w)[..., None]
 
 
 # Brows (upper edge outer → inner, lower edge inner → outer) and the outer lip contour: they keep their

@@ -141,5 +141,24 @@ class TestDetectionAndMasks:
         assert lighter.lightening > 3.0 and all(m.hue < -1.0 for m in lighter.masks.values())
         assert not lighter.within()
 
+    def test_one_region_for_both_images(self, checker, aligned_faces):
+        """Four readings (skin and oval, from the input's and from the avatar's landmarks), each with both
+        images under the same pixels: zero against itself, all lighter against a lighter copy; a shifted
+        face moves the avatar's region, not what the input's region reads on the input."""
+        from tests.actors.metrics.test_tone_compare import shifted
+
+        face = aligned_faces["grace_hopper"]
+        same = checker.compare_same_region(face.crop, face.crop)
+        assert sorted(same.masks) == ["oval@avatar", "oval@input", "skin@avatar", "skin@input"]
+        assert all(m.ita == 0.0 and m.hue == 0.0 and m.delta_e == 0.0 for m in same.masks.values())
+        lighter = checker.compare_same_region(face.crop, shifted(face.crop, d_lightness=6.0, b_scale=0.8))
+        assert all(m.ita > 3.0 for m in lighter.masks.values()) and not lighter.within()
+        moved = np.roll(face.crop, 30, axis=1)
+        reading = checker.compare_same_region(face.crop, moved)
+        assert reading.masks["skin@input"].input.lab == pytest.approx(same.masks["skin@input"].input.lab)
+        assert reading.masks["skin@avatar"].input.lab != pytest.approx(same.masks["skin@avatar"].input.lab)
+        with pytest.raises(ValueError, match="same shape"):
+            checker.compare_same_region(face.crop, face.crop[:-1])
+
     def test_no_face(self, checker):
         assert checker.measure(np.full((256, 256, 3), 128, np.uint8)) is None

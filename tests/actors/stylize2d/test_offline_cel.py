@@ -2,6 +2,9 @@
 lips and eyes taken from the photo."""
 from __future__ import annotations
 
+import dataclasses
+
+import cv2
 import numpy as np
 import pytest
 from skimage.color import lab2rgb, rgb2lab
@@ -56,6 +59,36 @@ def test_shaded_skin_keeps_the_median_colour_and_recentring_makes_it_exact():
     # median_lab drops the brightest and darkest 10% by L* first; measure the same way, with numpy.
     kept = (out[..., 0] >= np.quantile(out[..., 0], 0.1)) & (out[..., 0] <= np.quantile(out[..., 0], 0.9))
     assert np.abs(np.median(out[kept], axis=0) - skin).max() < 0.05
+
+
+def test_kept_light_matches_the_photo_over_any_region_and_ignores_what_is_not_skin():
+    """A lit half and a shadowed half: flat tones put both near the one median; with the photo's light
+    kept (`light`), each half's median is the photo's, and a dark non-skin patch (a brow, weight 0)
+    neither darkens the skin around it nor is repainted."""
+    rng = np.random.default_rng(1)
+    lab = np.empty((128, 128, 3), np.float32)
+    lab[..., 0] = np.where(np.arange(128)[None, :] < 64, 62.0, 48.0) + rng.normal(0, 1.5, (128, 128))
+    lab[..., 0] = cv2.GaussianBlur(lab[..., 0], (0, 0), 3.0)
+    lab[..., 1], lab[..., 2] = 14.0, 22.0
+    weight = np.ones((128, 128), np.float32)
+    lab[20:30, 20:44, 0], weight[20:30, 20:44] = 15.0, 0.0  # not skin
+    skin = np.median(lab[weight > 0], axis=0).astype(np.float32)
+    flat = cel.SkinShading(tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0, detail=0.3,
+                           detail_sigma=1.5, chroma=0.5)
+    kept = dataclasses.replace(flat, light_sigma=8.0, light=1.0)
+    lit, shadow = np.s_[40:128, 8:56], np.s_[40:128, 72:120]
+    for shading, bound in ((flat, None), (kept, 1.0)):
+        out = cel.shade_skin(lab, weight, skin, shading)
+        errors = [abs(float(np.median(out[half][..., 0]) - np.median(lab[half][..., 0]))) for half in (lit, shadow)]
+        if bound is None:
+            assert max(errors) > 3.0  # flat tones miss one half or the other
+        else:
+            assert max(errors) < bound, errors
+            ring = np.zeros((128, 128), bool)
+            ring[16:34, 16:48] = True
+            ring[20:30, 20:44] = False
+            assert abs(float(np.median(out[ring][..., 0]) - np.median(lab[ring][..., 0]))) < 1.5
+            assert np.array_equal(cel.skin_low_pass(lab - out, weight, 8.0)[20:30, 20:44], np.zeros((10, 24, 3)))
 
 
 def test_detail_weight_finds_thin_contrast_not_soft_shading():

@@ -55,6 +55,7 @@ class Case:
     raw: it.ToneDifference  # checker: guard off
     out: it.ToneDifference  # checker: guard on
     slack: Slack
+    same: it.ToneDifference  # checker, guard on: input and avatar under one region (each detection's)
 
 
 def _reframed(rgb: np.ndarray) -> np.ndarray:
@@ -104,14 +105,17 @@ def sweep(inputs):
         for index, (name, face) in enumerate(inputs):
             reference = checker.measure(face.crop)
             assert reference is not None, f"the checker finds no face in the input {name}"
+            geometry = checker.detector(face.crop)
             slack = checker_slack(checker, face, reference)
             for style in STYLES:
                 [avatar] = engine.stylize([face], style, request, [request.item_seed("%012x" % index)])
                 image, report = guard_tone(avatar, face, max_ita=MAX_ITA, max_hue=MAX_HUE,
                                            landmarks_fn=detector.landmarks)
                 raw, out = checker.compare(None, avatar.image, reference), checker.compare(None, image, reference)
-                assert raw is not None and out is not None, f"the checker finds no face in {name} {style}"
-                cases.append(Case(name, style, int(face.mst), report, raw, out, slack))
+                same = checker.compare_same_region(face.crop, image, geometry)
+                assert raw is not None and out is not None and same is not None, \
+                    f"the checker finds no face in {name} {style}"
+                cases.append(Case(name, style, int(face.mst), report, raw, out, slack, same))
     checker.close()
     print_table(cases)
     return cases
@@ -240,3 +244,22 @@ def test_guard_off_shows_the_lightening_and_both_measurements_see_it(sweep, inpu
                       for c in natural))
     for c in natural:
         assert c.report.lightening_raw > LIGHTENED - 1.0, f"{c.name} {c.style}: the guard missed what the checker sees"
+
+
+# The same-region reading is not yet within the bounds everywhere (flat shading against regions holding
+# more or less shadow; near-grey MST 9-10 hue); this many avatars of 124 may still be out. Lower it as it
+# improves, never raise it.
+SAME_REGION_MISSES_AT_MOST = 14
+
+
+def test_on_one_region_no_avatar_is_lighter_on_any_input(sweep):
+    """Item 1's reading: input and avatar measured under the same region, drawn from the checker's own
+    landmarks found on the input and, separately, on the avatar. Detection noise does not enter, so
+    there is no slack and every input counts, the hard ones too: no avatar is more than 3° ITA lighter
+    under any of the four regions, and the misses of the 2°/3° bounds stay few."""
+    lightened = [f"{c.name} {c.style}: {c.same.lightening:+.1f}°" for c in sweep if c.same.lightening > LIGHTENED]
+    assert not lightened, lightened
+    misses = [f"{c.name} {c.style}: ΔITA {c.same.ita:+.1f}, Δhue {c.same.hue_error:+.1f}"
+              for c in sweep if not c.same.within(MAX_ITA, MAX_HUE)]
+    print(f"\nsame-region: {len(sweep) - len(misses)} of {len(sweep)} avatars within the bounds; out: " + "; ".join(misses))
+    assert len(misses) <= SAME_REGION_MISSES_AT_MOST, misses
