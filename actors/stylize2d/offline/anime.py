@@ -10,7 +10,8 @@ jaw a little smaller.
 
 Skin tone: skin is painted from the person's median skin colour (`cel.shade_skin`: base, shadow and
 light tones at ±one ITA step with the same a*, b*), so the avatar's median skin colour is the input's;
-the photo's own light and colour at the scale of a cheek are kept on top of the tones, so the skin also
+the photo's own colour, and half its light (more would unflatten the cel), at the scale of a cheek are
+kept on top of the tones, so the skin also
 matches over the jaw line, the whole oval or any other region (a purely flat face matches only on one).
 """
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Look:
 
     skin: cel.SkinShading = field(default_factory=lambda: cel.SkinShading(
         tone_step=15.0, shadow_share=0.22, light_share=0.0, sigma=2.5,
-        detail=0.45, detail_sigma=2.0, chroma=0.5, light_sigma=12.0, light=0.5))
+        detail=0.45, detail_sigma=2.0, chroma=0.5, light_sigma=12.0, light=0.5,
+        light_colour=1.0))
     smoothness: float = 80.0  # flattening λ (edge-preserving)
     warp: float = 1.0  # scale of the eye / nose / mouth / jaw warp
     other_sigma: float = 4.0  # px: smoothing of L* before clothes are split into tones

@@ -125,7 +125,8 @@ class SkinShading:
     poster_step: float = 0.0  # L* step the kept detail is posterised to (0: smooth)
     chroma_step: float = 0.0  # a*, b* step the kept chroma variation is posterised to (0: smooth)
     light_sigma: float = 0.0  # px: the scale from which the photo's own light and colour are kept ...
-    light: float = 0.0  # ... and the share of them kept (0: off, 1: in full)
+    light: float = 0.0  # ... the share of that light (L*) kept (0: off, 1: in full) ...
+    light_colour: float = 0.0  # ... and of that colour (a*, b*): it does not unflatten the shading
 
 
 def paint_skin(out: np.ndarray, lab: np.ndarray, weight: np.ndarray, solid: np.ndarray, skin: np.ndarray,
@@ -158,8 +159,9 @@ def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: S
     out = np.empty_like(lab)
     out[..., 0] = base + shading.detail * residual
     out[..., 1:] = skin[None, None, 1:] + shading.chroma * chroma
-    if shading.light > 0 and shading.light_sigma > 0:
-        out += shading.light * skin_low_pass(lab - out, weight, shading.light_sigma)
+    if shading.light_sigma > 0 and max(shading.light, shading.light_colour) > 0:
+        shares = np.array([shading.light, shading.light_colour, shading.light_colour], np.float32)
+        out += shares * skin_low_pass(lab - out, weight, shading.light_sigma)
     return out
 
 

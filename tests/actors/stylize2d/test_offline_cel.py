@@ -75,7 +75,7 @@ def test_kept_light_matches_the_photo_over_any_region_and_ignores_what_is_not_sk
     skin = np.median(lab[weight > 0], axis=0).astype(np.float32)
     flat = cel.SkinShading(tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0, detail=0.3,
                            detail_sigma=1.5, chroma=0.5)
-    kept = dataclasses.replace(flat, light_sigma=8.0, light=1.0)
+    kept = dataclasses.replace(flat, light_sigma=8.0, light=1.0, light_colour=1.0)
     lit, shadow = np.s_[40:128, 8:56], np.s_[40:128, 72:120]
     for shading, bound in ((flat, None), (kept, 1.0)):
         out = cel.shade_skin(lab, weight, skin, shading)

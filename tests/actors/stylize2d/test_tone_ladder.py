@@ -247,8 +247,9 @@ def test_guard_off_shows_the_lightening_and_both_measurements_see_it(sweep, inpu
 
 
 # The same-region reading is not yet within the bounds everywhere (flat shading against regions holding
-# more or less shadow; near-grey MST 9-10 hue); this many avatars of 124 may still be out. Lower it as it
-# improves, never raise it.
+# more or less shadow; near-grey MST 9-10 hue): 12 of 124 avatars are out on the development machine.
+# Borderline readings move by a few tenths with the detectors' landmarks, hence 2 of headroom. Lower it
+# as the styles improve, never raise it.
 SAME_REGION_MISSES_AT_MOST = 14
 
 
