@@ -11,8 +11,8 @@ jaw a little smaller.
 Skin tone: skin is painted from the person's median skin colour (`cel.shade_skin`: base, shadow and
 light tones at ±one ITA step with the same a*, b*), so the avatar's median skin colour is the input's;
 the photo's own colour, and half its light (more would unflatten the cel), at the scale of a cheek are
-kept on top of the tones, so the skin also
-matches over the jaw line, the whole oval or any other region (a purely flat face matches only on one).
+kept on top of the tones, so the skin also matches over the jaw line, the whole oval or any other region
+(a purely flat face matches only on one).
 """
 from __future__ import annotations
 

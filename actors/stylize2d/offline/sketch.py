@@ -4,8 +4,9 @@ Graphite comes from a colour-dodge pencil rendering plus XDoG contours and seede
 shadows. The wash is the flattened photo (multiply blend), the whole face kept as it is (its light and
 shadow carry the person); it fades out into the paper toward the edges of the person, as in a painted
 study, but never on the face or just around it (`face_surround`: a jaw line in deep shadow or the far
-side of a turned head is still the person's skin, and washing it out would lighten it). Graphite greys the skin a little, so the skin's median colour is brought back to the photo's
-at the end (`cel.recentre_skin`): the sketch neither darkens nor lightens the skin tone.
+side of a turned head is still the person's skin, and washing it out would lighten it). Graphite greys
+the skin a little, so the skin's median colour is brought back to the photo's at the end
+(`cel.recentre_skin`): the sketch neither darkens nor lightens the skin tone.
 """
 from __future__ import annotations
 
@@ -75,16 +76,15 @@ def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator, s
 
 
 def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray,
-                surround: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(wash, kept weight): the flattened photo as a translucent wash; skin and the whole face (its
-    shadow side too: lightening it would erase the light that shapes the face) kept as they are,
-    everything else lighter and softer."""
+                kept_surround: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(wash, kept weight): the flattened photo as a translucent wash; skin, the whole face (its shadow
+    side too: lightening it would erase the light that shapes the face) and `kept_surround` (0..1, the
+    person around the face) kept as they are, everything else lighter and softer."""
     flat = flatten(face.crop, smoothness=WASH_SMOOTHNESS, sigma_color=6.0)
     lab = to_lab(flat)
     skin = median_lab(to_lab(face.crop), face.skin_mask)
     oval = regions.face_area(face.landmarks, lab.shape[:2])
-    person = background.person_alpha(face.mask, feather=1.5)
-    face_oval = np.maximum(regions.feather(oval, 4.0), surround * person)
+    face_oval = np.maximum(regions.feather(oval, 4.0), kept_surround)
     weight = np.maximum(skin_region(lab, face.landmarks, skin, face.mask), face_oval)
     lighter = lab.copy()
     lighter[..., 0] += (100.0 - lighter[..., 0]) * 0.35
@@ -101,7 +101,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     paper_tint = background.pick_colour("sketch", rng)
     sheet = background.paper((h, w), paper_tint, rng, grain=0.025)
     surround = face_surround(face.landmarks, (h, w))
-    wash, skin = wash_colour(face, sheet, paper_tint, surround)
+    wash, skin = wash_colour(face, sheet, paper_tint, surround * alpha)
     where = wash_alpha(face, alpha, rng, surround)
     painted = sheet + (wash - sheet) * where[..., None]
     # Graphite: dodge pencil shading, clean contours, and hatching in the deep shadows.
