@@ -108,7 +108,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     out = band_colour(lab, base.person * (1.0 - solid), skin, look)
     inner = regions.inner_face(landmarks, (h, w))
     out += (lab - out) * inner[..., None]
-    cel.paint_skin(out, lab, base.weight, solid, skin, look.skin)
+    cel.paint_skin(out, lab, base.weight, solid, skin, look.skin, photo)
     keep = detail_weight(lab, 4.0, 6.0, 14.0) * inner
     out += (lab - out) * keep[..., None]
     sparkle = detail_weight(photo, 2.0, 16.0, 28.0) * inner

@@ -130,19 +130,27 @@ class SkinShading:
 
 
 def paint_skin(out: np.ndarray, lab: np.ndarray, weight: np.ndarray, solid: np.ndarray, skin: np.ndarray,
-               shading: SkinShading) -> None:
-    """In place: `out` (Lab) takes `shade_skin`'s tones where skin is `solid` (0..1), within its bounding box."""
+               shading: SkinShading, photo: np.ndarray | None = None) -> None:
+    """In place: `out` (Lab) takes `shade_skin`'s tones where skin is `solid` (0..1), within its bounding box.
+    `photo` (Lab, as `lab`): the unflattened photo whose light is kept (default: `lab`, see `shade_skin`)."""
     box = regions.bounding_box(solid)
     if box is not None:
-        shaded = shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, shading)
+        light_source = None if photo is None else np.ascontiguousarray(photo[box])
+        shaded = shade_skin(np.ascontiguousarray(lab[box]), weight[box], skin, shading, light_source)
         out[box] += (shaded - out[box]) * solid[box][..., None]
 
 
-def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: SkinShading) -> np.ndarray:
+def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: SkinShading,
+               photo: np.ndarray | None = None) -> np.ndarray:
     """(h, w, 3) Lab skin: the three tones of the median skin colour `skin`, placed by the photo's
     shading (`lab`, flattened), plus a controlled share of the photo's own detail and colour variation,
     optionally posterised into flat steps. The detail is centred on the tones (posterised steps are
-    symmetric around 0), so the median skin colour stays the input's."""
+    symmetric around 0), so the median skin colour stays the input's.
+
+    The kept light (`SkinShading.light`) is taken from `photo` when given, else from `lab`. Edge-preserving
+    flattening lifts the dark creases of textured skin more than its smooth parts, so a style that
+    keeps the light in full follows the photo itself: its skin then matches the photo over whichever
+    region one measures. At a partial share the flattened light reads closer (measured: anime)."""
     tones = skin_tones(skin, shading.tone_step)
     smooth = cv2.GaussianBlur(lab[..., 0], (0, 0), shading.sigma)
     index = clean_index(tone_index(smooth, weight, shading.shadow_share, shading.light_share), 7)
@@ -161,7 +169,8 @@ def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: S
     out[..., 1:] = skin[None, None, 1:] + shading.chroma * chroma
     if shading.light_sigma > 0 and max(shading.light, shading.light_colour) > 0:
         shares = np.array([shading.light, shading.light_colour, shading.light_colour], np.float32)
-        out += shares * skin_low_pass(lab - out, weight, shading.light_sigma)
+        source = lab if photo is None else photo
+        out += shares * skin_low_pass(source - out, weight, shading.light_sigma)
     return out
 
 

@@ -5,8 +5,9 @@ shadows. The wash is the flattened photo (multiply blend), the whole face kept a
 shadow carry the person); it fades out into the paper toward the edges of the person, as in a painted
 study, but never on the face or just around it (`face_surround`: a jaw line in deep shadow or the far
 side of a turned head is still the person's skin, and washing it out would lighten it). Graphite greys
-the skin a little, so the skin's median colour is brought back to the photo's at the end
-(`cel.recentre_skin`): the sketch neither darkens nor lightens the skin tone.
+the skin a little and unevenly, so at the end half the photo's own light and colour comes back at the
+scale of a cheek (`cel.skin_low_pass`) and then its median colour exactly (`cel.recentre_skin`): the
+sketch neither darkens nor lightens the skin tone, over the whole face or any part of it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from actors.stylize2d.skin_region import face_and_neck, skin_region
 WASH_SMOOTHNESS = 50.0  # flattening λ of the watercolour wash
 FACE_MARGIN = 0.08  # the wash keeps the photo's colour this far (× face width) beyond the face area: the
 # shadowed jaw line and the far cheek of a turned head are face too, whatever their colour
+LIGHT_SIGMA = 8.0  # px: the scale from which the photo's own light and colour are brought back on the skin ...
+LIGHT_SHARE = 0.5  # ... and the share brought back: in full the wash turns into the photo with pencil lines
 
 
 def pencil(gray: np.ndarray) -> np.ndarray:
@@ -120,7 +123,11 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     # Graphite is strongest on the person and fades with the wash's reach, like a loose study.
     reach = np.clip(np.maximum(where * 1.5, 0.35) * np.maximum(alpha, 0.2), 0.0, 1.0)
     graphite = 1.0 - (1.0 - graphite) * (0.6 + 0.25 * amount) * reach
-    # Graphite greys the skin a little: bring the skin's median colour back to the photo's.
     lab = to_lab(to_uint8(painted * graphite[..., None]))
-    cel.recentre_skin(lab, face.skin_mask, median_lab(to_lab(face.crop), face.skin_mask), skin)
+    photo = to_lab(face.crop)
+    # Graphite and the flattened wash also shift the skin unevenly (more in creases and on the shadow
+    # side): half the photo's own light and colour comes back at the scale of a cheek, so the skin
+    # matches the photo over any face region (the lines, finer than that, stay), then the median exactly.
+    lab += LIGHT_SHARE * cel.skin_low_pass(photo - lab, skin, LIGHT_SIGMA)
+    cel.recentre_skin(lab, face.skin_mask, median_lab(photo, face.skin_mask), skin)
     return to_rgb(lab), face.landmarks.copy()

@@ -91,6 +91,27 @@ def test_kept_light_matches_the_photo_over_any_region_and_ignores_what_is_not_sk
             assert np.array_equal(cel.skin_low_pass(lab - out, weight, 8.0)[20:30, 20:44], np.zeros((10, 24, 3)))
 
 
+def test_kept_light_comes_from_the_photo_when_given_not_from_the_flattened_layer():
+    """The tones are placed by the flattened layer (`lab`), but the kept light follows `photo`: a
+    flattened layer that lifted one half by 5 L* leaves that half at the photo's median, not the layer's."""
+    rng = np.random.default_rng(2)
+    photo = np.empty((128, 128, 3), np.float32)
+    photo[..., 0] = 50.0 + rng.normal(0, 1.0, (128, 128))
+    photo[..., 1], photo[..., 2] = 14.0, 22.0
+    flattened = photo.copy()
+    flattened[:, 64:, 0] += 5.0  # flattening lifted the right half (its creases)
+    weight = np.ones((128, 128), np.float32)
+    skin = np.median(photo.reshape(-1, 3), axis=0).astype(np.float32)
+    shading = cel.SkinShading(tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0, detail=0.3,
+                              detail_sigma=1.5, chroma=0.5, light_sigma=8.0, light=1.0, light_colour=1.0)
+    right = np.s_[8:120, 80:120]
+    from_layer = cel.shade_skin(flattened, weight, skin, shading)
+    from_photo = cel.shade_skin(flattened, weight, skin, shading, photo)
+    photo_median = float(np.median(photo[right][..., 0]))
+    assert float(np.median(from_layer[right][..., 0])) - photo_median > 3.0
+    assert abs(float(np.median(from_photo[right][..., 0])) - photo_median) < 1.0
+
+
 def test_detail_weight_finds_thin_contrast_not_soft_shading():
     rgb = np.full((64, 64, 3), 180, np.uint8)
     rgb[:, :, 0] = np.linspace(150, 210, 64).astype(np.uint8)[None, :]  # a soft gradient
