@@ -271,6 +271,12 @@ def effective_batch_size(count: int, num_actors: int, batch_size: int) -> int:
     return max(1, min(batch_size, -(-count // max(num_actors, 1))))
 
 
+def pool_size(actors: int, count: int) -> int:
+    """An actor pool no larger than the inputs: for one photo a second actor would load its models and
+    stay idle (and Ray Data warns that the pool cannot be used)."""
+    return max(1, min(actors, count))
+
+
 def num_blocks(count: int, num_actors: int, batch_size: int) -> int:
     """Enough blocks that every actor of the pool gets work, not so many that overhead dominates."""
     return max(1, min(count, max(num_actors * 4, -(-count // max(batch_size, 1)))))

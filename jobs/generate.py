@@ -189,19 +189,23 @@ def build_plan(args: argparse.Namespace, request, config, pending: Pending, done
     # Seeded with the runs this one resumes: an input identical to one already done is not computed again.
     claims = start_content_claims(content_holders(args.output / "results_parts") if done else {})
     actor_classes = {"2D": Stylize2DActor, "3D": Head3DActor, "2D+3D": AvatarActor}
+
+    def pool(plan) -> ActorPoolStrategy:
+        return ActorPoolStrategy(size=common.pool_size(plan.actors, pending.count))
+
     avatar_stages = [(plan, actor_classes[plan.name]) for plan in plans if plan.name != "alignment"]
     for plan in plans:
         if plan.name == "alignment":
             dataset = dataset.map_batches(
                 AlignActor, fn_constructor_kwargs={"config": config, "input_root": str(args.input)},
-                batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=plan.actors),
+                batch_size=batch_size, batch_format="pyarrow", compute=pool(plan),
                 **plan.ray_args(cluster))
     for index, (plan, cls) in enumerate(avatar_stages):
         dataset = dataset.map_batches(
             cls, fn_constructor_kwargs={"request": request, "config": config, "output_dir": output,
                                         "last": index == len(avatar_stages) - 1, "catalog": catalog,
                                         "claims": claims if index == 0 else None},
-            batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=plan.actors),
+            batch_size=batch_size, batch_format="pyarrow", compute=pool(plan),
             **plan.ray_args(cluster))
     return dataset, claims
 

@@ -119,7 +119,7 @@ def _run_locked(args: argparse.Namespace, started: float) -> dict:
                 fn_constructor_kwargs={"config": config, "input_root": str(args.input), "shards_dir": str(shards_dir),
                                        "annotations": annotations},
                 batch_size=batch_size, batch_format="pyarrow",
-                compute=ActorPoolStrategy(size=plan.actors), **plan.ray_args(cluster),
+                compute=ActorPoolStrategy(size=common.pool_size(plan.actors, len(todo))), **plan.ray_args(cluster),
             )
             # Recorded before any work, so that --resume after a kill knows what this run was.
             common.write_manifest(args.output / "manifest.json", job="preprocess", parameters=parameters,

@@ -7,10 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from actors.stylize2d.skin_region import fill_landmark_hull
+from actors.stylize2d.skin_region import FACE_OVAL, fill_landmark_hull
 
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 # Lower face contour, ear to ear through the chin.
 JAW = (234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454)
 CHIN = 152
