@@ -78,14 +78,14 @@ def wash_alpha(face: AlignedFace, alpha: np.ndarray, rng: np.random.Generator, s
     return np.maximum(np.minimum(alpha, fade), np.minimum(face, alpha))
 
 
-def wash_colour(face: AlignedFace, sheet: np.ndarray, paper_tint: np.ndarray,
+def wash_colour(face: AlignedFace, skin: np.ndarray, sheet: np.ndarray, paper_tint: np.ndarray,
                 kept_surround: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(wash, kept weight): the flattened photo as a translucent wash; skin, the whole face (its shadow
-    side too: lightening it would erase the light that shapes the face) and `kept_surround` (0..1, the
-    person around the face) kept as they are, everything else lighter and softer."""
+    """(wash, kept weight): the flattened photo as a translucent wash; skin (near `skin`, the photo's
+    median skin Lab), the whole face (its shadow side too: lightening it would erase the light that
+    shapes the face) and `kept_surround` (0..1, the person around the face) kept as they are, everything
+    else lighter and softer."""
     flat = flatten(face.crop, smoothness=WASH_SMOOTHNESS, sigma_color=6.0)
     lab = to_lab(flat)
-    skin = median_lab(to_lab(face.crop), face.skin_mask)
     oval = regions.face_area(face.landmarks, lab.shape[:2])
     face_oval = np.maximum(regions.feather(oval, 4.0), kept_surround)
     weight = np.maximum(skin_region(lab, face.landmarks, skin, face.mask), face_oval)
@@ -103,8 +103,10 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     alpha = background.person_alpha(face.mask, feather=1.5)
     paper_tint = background.pick_colour("sketch", rng)
     sheet = background.paper((h, w), paper_tint, rng, grain=0.025)
+    photo = to_lab(face.crop)
+    skin_lab = median_lab(photo, face.skin_mask)
     surround = face_surround(face.landmarks, (h, w))
-    wash, skin = wash_colour(face, sheet, paper_tint, surround * alpha)
+    wash, kept = wash_colour(face, skin_lab, sheet, paper_tint, surround * alpha)
     where = wash_alpha(face, alpha, rng, surround)
     painted = sheet + (wash - sheet) * where[..., None]
     # Graphite: dodge pencil shading, clean contours, and hatching in the deep shadows.
@@ -112,7 +114,7 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     dodge = pencil(cv2.GaussianBlur(gray, (0, 0), 1.0)) ** 2.0
     contours = remove_specks(xdog_lines(gray, sigma=1.0, k=1.6, tau=0.008, phi=60.0), min_area=10)
     # Hatching in the shadows of hair and clothes; skin is modelled by the wash, not by strokes.
-    shadow = np.clip((0.35 - gray.astype(np.float32) / 255.0) / 0.3, 0.0, 1.0) * (1.0 - skin)
+    shadow = np.clip((0.35 - gray.astype(np.float32) / 255.0) / 0.3, 0.0, 1.0) * (1.0 - kept)
     hatch = hatching((h, w), shadow * 0.5 * amount, rng)
     # The features drawn as a light pencil line (lids, lip parting, nose base, chin); the brows are
     # drawn by the photo's own contours, which keep their shape.
@@ -124,10 +126,9 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     reach = np.clip(np.maximum(where * 1.5, 0.35) * np.maximum(alpha, 0.2), 0.0, 1.0)
     graphite = 1.0 - (1.0 - graphite) * (0.6 + 0.25 * amount) * reach
     lab = to_lab(to_uint8(painted * graphite[..., None]))
-    photo = to_lab(face.crop)
     # Graphite and the flattened wash also shift the skin unevenly (more in creases and on the shadow
     # side): half the photo's own light and colour comes back at the scale of a cheek, so the skin
     # matches the photo over any face region (the lines, finer than that, stay), then the median exactly.
-    lab += LIGHT_SHARE * cel.skin_low_pass(photo - lab, skin, LIGHT_SIGMA)
-    cel.recentre_skin(lab, face.skin_mask, median_lab(photo, face.skin_mask), skin)
+    lab += LIGHT_SHARE * cel.skin_low_pass(photo - lab, kept, LIGHT_SIGMA)
+    cel.recentre_skin(lab, face.skin_mask, skin_lab, kept)
     return to_rgb(lab), face.landmarks.copy()
