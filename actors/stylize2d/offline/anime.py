@@ -29,6 +29,11 @@ from actors.stylize2d.offline.filters import (
 from actors.stylize2d.offline.warp import FaceWarp, Magnify, Slim
 
 LINE_COLOUR = np.array([0.2, 0.11, 0.1], np.float32)  # warm dark brown, as in cel animation
+# Face widths beyond the landmark oval where skin of the face's colour is still painted as skin: the oval
+# sits inside the true face edge on a laughing or turned face, and the jaw and cheek sides beyond it
+# (often in deep shadow) came out in the lighter tones of hair or clothes. They take the cel tones but
+# not the statistics: the tone shares and the kept light come from the skin within the oval's prior.
+SKIN_RIM = 0.08
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,9 @@ def warp_face(face: AlignedFace, amount: float) -> tuple[np.ndarray, np.ndarray,
 @dataclass(frozen=True)
 class ToonLayers:
     """What the anime and cartoon portraits both start from: the warped photo, masks and landmarks, its
-    flat colour (Lab), the person's median skin colour and where skin is (`weight`, and `solid`, the
-    part painted in cel tones); `person`: the soft person mask."""
+    flat colour (Lab), the person's median skin colour and where skin is (`weight`, from which the tone
+    shares and the kept light are taken, and `solid`, the part painted in cel tones, which also reaches
+    SKIN_RIM beyond the landmark oval); `person`: the soft person mask."""
 
     crop: np.ndarray
     mask: np.ndarray
@@ -114,9 +120,11 @@ def toon_layers(face: AlignedFace, warp: float, smoothness: float, sigma_color: 
     lab = to_lab(flat)
     skin = median_lab(photo, skin_mask)
     chroma = float(np.hypot(skin[1], skin[2]))
-    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma))
+    tolerance = max(12.0, 0.5 * chroma)
+    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=tolerance)
+    painted = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=tolerance, rim=SKIN_RIM)
     return ToonLayers(crop=crop, mask=mask, skin_mask=skin_mask, landmarks=landmarks, photo=photo, flat=flat, lab=lab,
-                      skin=skin, weight=weight, solid=np.clip(weight * 1.5, 0.0, 1.0),
+                      skin=skin, weight=weight, solid=np.clip(painted * 1.5, 0.0, 1.0),
                       person=np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0))
 
 

@@ -100,11 +100,19 @@ def tone_lightness(index: np.ndarray, tones: SkinTones) -> np.ndarray:
 
 
 def _closeness(lab: np.ndarray, skin_lab: np.ndarray, chroma_tolerance: float, darker: float,
-               lighter: float) -> np.ndarray:
+               lighter: float, shaded: bool = False) -> np.ndarray:
     """0..1: 1 within the tolerances of `skin_lab` (a*b* distance; L* at most `darker` below and
-    `lighter` above), ramping to 0 beyond them."""
+    `lighter` above), ramping to 0 beyond them.
+
+    The a*b* distance is to the skin colour or to the skin colour shaded down to the pixel's own L*,
+    whichever is nearer: shade takes chroma with lightness, so deep shadow on dark skin is near grey.
+    Judged against the unshaded colour it fails as skin and is painted in the lighter tones of hair
+    or clothes: the shadowed side of a dark face (under a hat brim, at the jaw) came out lighter."""
     a, b = np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2])
     chroma = np.sqrt((a - skin_lab[1]) ** 2 + (b - skin_lab[2]) ** 2)
+    if shaded:
+        shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
+        chroma = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
     close = np.clip(1.0 - (chroma - chroma_tolerance) / chroma_tolerance, 0.0, 1.0)
     offset = lab[..., 0] - skin_lab[0]
     beyond = np.maximum(-offset - darker, offset - lighter)
@@ -207,7 +215,7 @@ def feature_mask(landmarks: np.ndarray, shape: tuple[int, int], polygons=FEATURE
 
 
 def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarray, person: np.ndarray,
-                     chroma_tolerance: float) -> np.ndarray:
+                     chroma_tolerance: float, rim: float = 0.0) -> np.ndarray:
     """0..1 weight of visible skin on the head and neck.
 
     Inside the landmark face oval and the neck, anything near the skin colour counts (shading,
@@ -217,6 +225,8 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     Wider than the tone-measuring mask on purpose: skin left out would be shaded as hair or clothes
     and come out as pale or dark patches at the hairline, ears and neck. Lips are never skin, and on
     the brows only what is within 10 L* of the skin is (`feature_mask`): they keep their own colour.
+    `rim` (face widths; 0: none) adds a band around the landmark oval and takes skin in deep shadow by
+    its shaded colour (`_closeness`): the extent a style paints as skin, not the statistics it takes.
     """
     h, w = lab.shape[:2]
     lm = np.asarray(landmarks, np.float32)[:, :2]
@@ -227,12 +237,19 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     height = float(np.linalg.norm(oval[1] - oval[0]))
     axes = (int(round(0.62 * float(np.linalg.norm(oval[3] - oval[2])))), int(round(0.75 * height)))
     cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), axes, 0.0, 0.0, 360.0, 255, -1)
-    loose = _closeness(lab, skin_lab, chroma_tolerance, 40.0, 40.0)
+    # With `rim`, a band around the landmark oval too: the oval sits inside the true face edge on a
+    # laughing or turned face, and the jaw and cheek sides beyond it are often in deep shadow.
+    if rim > 0:
+        grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        head = np.maximum(head, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
+    deep = rim > 0  # the painted extent also takes skin in deep shadow (see `_closeness`)
+    loose = _closeness(lab, skin_lab, chroma_tolerance, 40.0, 40.0, shaded=deep)
     # On the brows, only what is not clearly darker than the skin is skin: the hairs stay brow.
     brows = feature_mask(lm, (h, w), BROWS)
-    loose = loose + (_closeness(lab, skin_lab, chroma_tolerance, 10.0, 40.0) - loose) * brows
+    loose = loose + (_closeness(lab, skin_lab, chroma_tolerance, 10.0, 40.0, shaded=deep) - loose) * brows
     # Beyond the oval: hair is mostly darker than skin, a bald or lit scalp lighter.
-    tight = _closeness(lab, skin_lab, 0.7 * chroma_tolerance, 20.0, 35.0)
+    tight = _closeness(lab, skin_lab, 0.7 * chroma_tolerance, 20.0, 35.0, shaded=deep)
     inner = face * loose
     outer = head.astype(np.float32) / 255.0 * tight
     # Beyond the oval, only skin that joins the face's skin (a forehead, ears, a scalp), not islands of

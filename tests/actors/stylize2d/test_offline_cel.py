@@ -11,6 +11,7 @@ from skimage.color import lab2rgb, rgb2lab
 
 from actors.stylize2d.offline import cel, eyes, features, hair, regions
 from actors.stylize2d.offline.filters import detail_weight, to_lab
+from actors.stylize2d.skin_region import face_and_neck
 
 
 def ita(lab) -> float:
@@ -170,3 +171,35 @@ def test_iris_colour_is_the_photos_and_closed_eyes_get_no_iris(aligned_faces):
     white = lambda img: int((img.min(axis=2) > 0.9).sum())  # noqa: E731
     assert white(open_eyes) > 100  # sclera and catchlights
     assert white(shut_eyes) == 0  # a lid line only
+
+
+def test_deep_shadow_beyond_the_landmark_oval_is_painted_as_skin_only_with_the_rim(aligned_faces):
+    """A dark face whose shadowed side reaches past the landmark oval (a laughing or turned face): there
+    the photo is near-black and near-grey. Without the rim it is not skin (it was painted in the lighter
+    tones of hair or clothes); with it, it is. A grey wall the same distance out is never skin."""
+    face = aligned_faces["astronaut"]
+    lm = face.landmarks
+    h, w = face.crop.shape[:2]
+    skin = np.array([20.0, 13.0, 6.0], np.float32)  # dark brown skin, L* 20
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[...] = (60.0, 0.0, 0.0)  # a grey wall
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(lm[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    width = float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
+    grown = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(0.1 * width) | 1,) * 2))
+    lab[grown > 0] = (5.0, 2.5, -1.3)  # the shadowed edge: near-black, near-grey (as on man_santa_hat)
+    lab[oval > 0] = skin
+    person = np.where(grown > 0, 255, 0).astype(np.uint8)
+    edge = (grown > 0) & (oval == 0)
+    edge &= face_and_neck(lm[:, :2], (h, w)) == 0  # beyond the face-and-neck prior
+    edge[: int(lm[2, 1])] = False  # the jaw's sides, below the nose
+    near = cv2.dilate(grown, np.ones((9, 9), np.uint8)) > 0  # the skin's soft border reaches a few px
+    wall = (cv2.dilate(grown, np.ones((25, 25), np.uint8)) > 0) & ~near
+    assert edge.sum() > 500 and wall.sum() > 500
+    without = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0)
+    with_rim = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0, rim=0.08)
+    assert np.median(without[edge]) < 0.5
+    assert np.median(with_rim[edge]) > 0.9
+    assert with_rim[wall].max() < 0.05  # outside the person (and grey): never skin
+    inside = cv2.erode(oval, np.ones((15, 15), np.uint8)) > 0
+    assert np.allclose(with_rim[inside], without[inside], atol=0.02)  # nothing changes within the oval

@@ -247,20 +247,50 @@ def test_guard_off_shows_the_lightening_and_both_measurements_see_it(sweep, inpu
 
 
 # The same-region reading is not yet within the bounds everywhere (flat shading against regions holding
-# more or less shadow; near-grey MST 9-10 hue): 7 of 124 avatars are out on the development machine.
-# Borderline readings move by a few tenths with the detectors' landmarks, hence 2 of headroom. Lower it
-# as the styles improve, never raise it.
-SAME_REGION_MISSES_AT_MOST = 9
+# more or less shadow; near-grey MST 9-10 hue). Borderline readings move with the item seed (it picks the
+# backdrop, which moves the landmarks both the guard and the checker find on the avatar): one seed alone
+# said 7 misses where the same code gave 10 and 8 with others, and it hid an anime 3.1° lighter. So the
+# reading is taken at two seeds and the worse one counts: 10 of 124 out on the development machine, hence
+# 2 of headroom. Lower it as the styles improve, never raise it.
+SAME_REGION_MISSES_AT_MOST = 12
+OTHER_SEED = 1000  # offset of the second item seed
 
 
-def test_on_one_region_no_avatar_is_lighter_on_any_input(sweep):
+@pytest.fixture(scope="module")
+def same_region_other_seed(inputs):
+    """{(name, style): the same-region reading} of every input and style, guard on, at a second seed."""
+    from actors.align.aligner import FaceAligner
+
+    engine, request = OfflineStylizer(), AvatarRequest(styles=STYLES)
+    checker = it.IndependentToneChecker()
+    readings = {}
+    with FaceAligner() as detector:
+        for index, (name, face) in enumerate(inputs):
+            geometry = checker.detector(face.crop)
+            for style in STYLES:
+                [avatar] = engine.stylize([face], style, request, [request.item_seed("%012x" % (index + OTHER_SEED))])
+                image, _ = guard_tone(avatar, face, max_ita=MAX_ITA, max_hue=MAX_HUE, landmarks_fn=detector.landmarks)
+                same = checker.compare_same_region(face.crop, image, geometry)
+                assert same is not None, f"the checker finds no face in {name} {style}"
+                readings[(name, style)] = same
+    checker.close()
+    return readings
+
+
+def test_on_one_region_no_avatar_is_lighter_on_any_input(sweep, same_region_other_seed):
     """Item 1's reading: input and avatar measured under the same region, drawn from the checker's own
     landmarks found on the input and, separately, on the avatar. Detection noise does not enter, so
-    there is no slack and every input counts, the hard ones too: no avatar is more than 3° ITA lighter
-    under any of the four regions, and the misses of the 2°/3° bounds stay few."""
-    lightened = [f"{c.name} {c.style}: {c.same.lightening:+.1f}°" for c in sweep if c.same.lightening > LIGHTENED]
-    assert not lightened, lightened
-    misses = [f"{c.name} {c.style}: ΔITA {c.same.ita:+.1f}, Δhue {c.same.hue_error:+.1f}"
-              for c in sweep if not c.same.within(MAX_ITA, MAX_HUE)]
-    print(f"\nsame-region: {len(sweep) - len(misses)} of {len(sweep)} avatars within the bounds; out: " + "; ".join(misses))
-    assert len(misses) <= SAME_REGION_MISSES_AT_MOST, misses
+    there is no slack and every input counts, the hard ones too: at either seed, no avatar is more than
+    3° ITA lighter under any of the four regions, and the misses of the 2°/3° bounds stay few."""
+    seeds = {"first seed": {(c.name, c.style): c.same for c in sweep}, "second seed": same_region_other_seed}
+    counts = []
+    for label, readings in seeds.items():
+        lightened = [f"{name} {style}: {same.lightening:+.1f}°" for (name, style), same in readings.items()
+                     if same.lightening > LIGHTENED]
+        assert not lightened, (label, lightened)
+        misses = [f"{name} {style}: ΔITA {same.ita:+.1f}, Δhue {same.hue_error:+.1f}"
+                  for (name, style), same in readings.items() if not same.within(MAX_ITA, MAX_HUE)]
+        print(f"\nsame-region, {label}: {len(readings) - len(misses)} of {len(readings)} avatars within the bounds;"
+              f" out: " + "; ".join(misses))
+        counts.append(len(misses))
+    assert max(counts) <= SAME_REGION_MISSES_AT_MOST, counts
