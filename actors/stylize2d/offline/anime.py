@@ -120,11 +120,9 @@ def toon_layers(face: AlignedFace, warp: float, smoothness: float, sigma_color: 
     lab = to_lab(flat)
     skin = median_lab(photo, skin_mask)
     chroma = float(np.hypot(skin[1], skin[2]))
-    tolerance = max(12.0, 0.5 * chroma)
-    weight = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=tolerance)
-    painted = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=tolerance, rim=SKIN_RIM)
+    found = cel.head_skin_weight(lab, landmarks, skin, mask, chroma_tolerance=max(12.0, 0.5 * chroma), rim=SKIN_RIM)
     return ToonLayers(crop=crop, mask=mask, skin_mask=skin_mask, landmarks=landmarks, photo=photo, flat=flat, lab=lab,
-                      skin=skin, weight=weight, solid=np.clip(painted * 1.5, 0.0, 1.0),
+                      skin=skin, weight=found.weight, solid=np.clip(found.painted * 1.5, 0.0, 1.0),
                       person=np.clip((mask.astype(np.float32) / 255.0 - 0.3) / 0.4, 0.0, 1.0))
 
 

@@ -99,22 +99,11 @@ def tone_lightness(index: np.ndarray, tones: SkinTones) -> np.ndarray:
     return (base + np.where(index < 0, index * down, index * up)).astype(np.float32)
 
 
-def _closeness(lab: np.ndarray, skin_lab: np.ndarray, chroma_tolerance: float, darker: float,
-               lighter: float, shaded: bool = False) -> np.ndarray:
-    """0..1: 1 within the tolerances of `skin_lab` (a*b* distance; L* at most `darker` below and
-    `lighter` above), ramping to 0 beyond them.
-
-    The a*b* distance is to the skin colour or to the skin colour shaded down to the pixel's own L*,
-    whichever is nearer: shade takes chroma with lightness, so deep shadow on dark skin is near grey.
-    Judged against the unshaded colour it fails as skin and is painted in the lighter tones of hair
-    or clothes: the shadowed side of a dark face (under a hat brim, at the jaw) came out lighter."""
-    a, b = np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2])
-    chroma = np.sqrt((a - skin_lab[1]) ** 2 + (b - skin_lab[2]) ** 2)
-    if shaded:
-        shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
-        chroma = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
+def _closeness(chroma: np.ndarray, offset: np.ndarray, chroma_tolerance: float, darker: float,
+               lighter: float) -> np.ndarray:
+    """0..1: 1 within the tolerances (a*b* distance `chroma` from the skin colour; L* `offset` from it
+    at most `darker` below and `lighter` above), ramping to 0 beyond them."""
     close = np.clip(1.0 - (chroma - chroma_tolerance) / chroma_tolerance, 0.0, 1.0)
-    offset = lab[..., 0] - skin_lab[0]
     beyond = np.maximum(-offset - darker, offset - lighter)
     return close * np.clip(1.0 - beyond / 8.0, 0.0, 1.0)
 
@@ -214,8 +203,17 @@ def feature_mask(landmarks: np.ndarray, shape: tuple[int, int], polygons=FEATURE
     return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.5)
 
 
+@dataclass(frozen=True)
+class HeadSkin:
+    """Where skin is on the head and neck (0..1 float32, see `head_skin_weight`): `weight`, from which a
+    style takes its tone statistics, and `painted`, what it paints as skin (`weight` plus the rim)."""
+
+    weight: np.ndarray
+    painted: np.ndarray
+
+
 def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarray, person: np.ndarray,
-                     chroma_tolerance: float, rim: float = 0.0) -> np.ndarray:
+                     chroma_tolerance: float, rim: float = 0.0) -> HeadSkin:
     """0..1 weight of visible skin on the head and neck.
 
     Inside the landmark face oval and the neck, anything near the skin colour counts (shading,
@@ -225,8 +223,13 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     Wider than the tone-measuring mask on purpose: skin left out would be shaded as hair or clothes
     and come out as pale or dark patches at the hairline, ears and neck. Lips are never skin, and on
     the brows only what is within 10 L* of the skin is (`feature_mask`): they keep their own colour.
-    `rim` (face widths; 0: none) adds a band around the landmark oval and takes skin in deep shadow by
-    its shaded colour (`_closeness`): the extent a style paints as skin, not the statistics it takes.
+
+    `rim` (face widths; 0: `painted` is `weight`): `painted` also takes a band around the landmark oval,
+    which sits inside the true face edge on a laughing or turned face, and judges a pixel's chroma
+    against the skin colour shaded down to its own L* as well. Shade takes chroma with lightness, so
+    deep shadow on dark skin is near grey: judged against the unshaded colour only, the shadowed side
+    of a dark face (under a hat brim, at the jaw) failed as skin and was painted in the lighter tones
+    of hair or clothes. Both weights share one pass over the geometry and the colours.
     """
     h, w = lab.shape[:2]
     lm = np.asarray(landmarks, np.float32)[:, :2]
@@ -237,32 +240,40 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     height = float(np.linalg.norm(oval[1] - oval[0]))
     axes = (int(round(0.62 * float(np.linalg.norm(oval[3] - oval[2])))), int(round(0.75 * height)))
     cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), axes, 0.0, 0.0, 360.0, 255, -1)
-    # With `rim`, a band around the landmark oval too: the oval sits inside the true face edge on a
-    # laughing or turned face, and the jaw and cheek sides beyond it are often in deep shadow.
-    if rim > 0:
-        grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-        head = np.maximum(head, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
-    deep = rim > 0  # the painted extent also takes skin in deep shadow (see `_closeness`)
-    loose = _closeness(lab, skin_lab, chroma_tolerance, 40.0, 40.0, shaded=deep)
-    # On the brows, only what is not clearly darker than the skin is skin: the hairs stay brow.
-    brows = feature_mask(lm, (h, w), BROWS)
-    loose = loose + (_closeness(lab, skin_lab, chroma_tolerance, 10.0, 40.0, shaded=deep) - loose) * brows
-    # Beyond the oval: hair is mostly darker than skin, a bald or lit scalp lighter.
-    tight = _closeness(lab, skin_lab, 0.7 * chroma_tolerance, 20.0, 35.0, shaded=deep)
-    inner = face * loose
-    outer = head.astype(np.float32) / 255.0 * tight
-    # Beyond the oval, only skin that joins the face's skin (a forehead, ears, a scalp), not islands of
-    # a similar colour in the hair (highlights).
-    count, labels = cv2.connectedComponents(((inner > 0.5) | (outer > 0.5)).astype(np.uint8), connectivity=4)
-    joined = np.unique(labels[inner > 0.5])
-    outer *= np.isin(labels, joined[joined > 0])
-    weight = np.maximum(inner, outer)
+    a, b = np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2])
+    chroma = np.sqrt((a - skin_lab[1]) ** 2 + (b - skin_lab[2]) ** 2)
+    offset = lab[..., 0] - skin_lab[0]
     p = np.asarray(person, np.float32)
     p = p / 255.0 if p.max() > 1.0 else p
-    weight *= np.clip((p - 0.3) / 0.4, 0.0, 1.0) * (1.0 - feature_mask(lm, (h, w), LIPS))
-    # Soft borders, but thin structures that are clearly not skin (glasses frames) stay out.
-    return np.minimum(cv2.GaussianBlur(weight, (0, 0), 2.0), np.maximum(inner, outer))
+    # On the brows, only what is not clearly darker than the skin is skin: the hairs stay brow.
+    brows = feature_mask(lm, (h, w), BROWS)
+    keep = np.clip((p - 0.3) / 0.4, 0.0, 1.0) * (1.0 - feature_mask(lm, (h, w), LIPS))
+
+    def skin_weight(chroma: np.ndarray, head: np.ndarray) -> np.ndarray:
+        loose = _closeness(chroma, offset, chroma_tolerance, 40.0, 40.0)
+        loose = loose + (_closeness(chroma, offset, chroma_tolerance, 10.0, 40.0) - loose) * brows
+        # Beyond the oval: hair is mostly darker than skin, a bald or lit scalp lighter.
+        tight = _closeness(chroma, offset, 0.7 * chroma_tolerance, 20.0, 35.0)
+        inner = face * loose
+        outer = head.astype(np.float32) / 255.0 * tight
+        # Beyond the oval, only skin that joins the face's skin (a forehead, ears, a scalp), not islands
+        # of a similar colour in the hair (highlights).
+        count, labels = cv2.connectedComponents(((inner > 0.5) | (outer > 0.5)).astype(np.uint8), connectivity=4)
+        joined = np.unique(labels[inner > 0.5])
+        outer *= np.isin(labels, joined[joined > 0])
+        weight = np.maximum(inner, outer) * keep
+        # Soft borders, but thin structures that are clearly not skin (glasses frames) stay out.
+        return np.minimum(cv2.GaussianBlur(weight, (0, 0), 2.0), np.maximum(inner, outer))
+
+    weight = skin_weight(chroma, head)
+    if rim <= 0:
+        return HeadSkin(weight, weight)
+    grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    band = np.maximum(head, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
+    shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
+    shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
+    return HeadSkin(weight, skin_weight(shaded, band))
 
 
 def recentre_skin(lab: np.ndarray, skin_mask: np.ndarray, skin_lab: np.ndarray, weight: np.ndarray) -> None:

@@ -143,7 +143,7 @@ def test_hair_weight_is_around_the_head_not_on_the_face_or_the_clothes(aligned_f
     face = aligned_faces["grace_hopper"]  # dark hat above, dark jacket below
     lab = to_lab(face.crop)
     skin = np.median(lab[face.skin_mask], axis=0)
-    skin_weight = cel.head_skin_weight(lab, face.landmarks, skin, face.mask, chroma_tolerance=12.0)
+    skin_weight = cel.head_skin_weight(lab, face.landmarks, skin, face.mask, chroma_tolerance=12.0).weight
     locks = hair.hair_weight(face.mask, skin_weight, face.landmarks)
     inner = regions.inner_face(face.landmarks, locks.shape) > 0.5
     assert locks[inner].mean() < 0.05
@@ -176,7 +176,7 @@ def test_iris_colour_is_the_photos_and_closed_eyes_get_no_iris(aligned_faces):
 def test_deep_shadow_beyond_the_landmark_oval_is_painted_as_skin_only_with_the_rim(aligned_faces):
     """A dark face whose shadowed side reaches past the landmark oval (a laughing or turned face): there
     the photo is near-black and near-grey. Without the rim it is not skin (it was painted in the lighter
-    tones of hair or clothes); with it, it is. A grey wall the same distance out is never skin."""
+    tones of hair or clothes); with it, it is. Off the person, nothing is skin."""
     face = aligned_faces["astronaut"]
     lm = face.landmarks
     h, w = face.crop.shape[:2]
@@ -196,8 +196,8 @@ def test_deep_shadow_beyond_the_landmark_oval_is_painted_as_skin_only_with_the_r
     near = cv2.dilate(grown, np.ones((9, 9), np.uint8)) > 0  # the skin's soft border reaches a few px
     wall = (cv2.dilate(grown, np.ones((25, 25), np.uint8)) > 0) & ~near
     assert edge.sum() > 500 and wall.sum() > 500
-    without = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0)
-    with_rim = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0, rim=0.08)
+    found = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0, rim=0.08)
+    without, with_rim = found.weight, found.painted
     assert np.median(without[edge]) < 0.5
     assert np.median(with_rim[edge]) > 0.9
     assert with_rim[wall].max() < 0.05  # outside the person (and grey): never skin
