@@ -1,8 +1,8 @@
 """The tone guard's correction, in CIELAB over a feathered face-and-neck skin region (`paint_region`).
 
-A `Correction` shifts L*, a*, b* by constants and may change the contrast of L* a little (±15%) about
-the skin's median: every shading step, band and line of the style keeps its place and order (a
-flat-shaded style stays flat), and every median moves predictably, so the effect on each measurement
+A `Correction` shifts L*, a*, b* by constants and may change the contrast of L* a little (±15% a pass,
+±30% in all) about the skin's median: every shading step, band and line of the style keeps its place and
+order (a flat-shaded style stays flat), and every median moves predictably, so the effect on each measurement
 is known before painting. `solve_correction` picks the correction that brings every (mask × landmark
 source) measurement within the bounds, the tight skin mask first, or as close as one correction can
 (the whole oval also holds lips, brows and an open mouth, which a style draws its own way).
@@ -22,7 +22,9 @@ from actors.stylize2d.skin_region import skin_region
 
 DISTANCE_WEIGHT = 0.05  # cost of 1 ΔE76 unit away from the input's colours, in fractions of a bound
 GAIN_WEIGHT = 0.5  # cost of a 0.1 change of L* contrast: 0.05 of a bound
-MAX_GAIN_CHANGE = 0.15  # L* contrast stays within 1 ± this: more deepens a flat style's shadow patches into blotches
+MAX_GAIN_CHANGE = 0.15  # one correction changes L* contrast by at most this ...
+MAX_TOTAL_GAIN_CHANGE = 0.3  # ... and the composed passes keep it within 1 ± this: more deepens a flat style's
+# shadow patches into blotches (uncapped, three passes reached 1.51)
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -80,13 +82,16 @@ class Correction:
 
 
 def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: float, max_hue: float,
-                     pivot: float, reach: float, max_gain_change: float = MAX_GAIN_CHANGE) -> Correction:
+                     pivot: float, reach: float, max_gain_change: float = MAX_GAIN_CHANGE,
+                     applied_gain: float = 1.0) -> Correction:
     """The Correction that minimises the worst measurement (as a fraction of its bound), each
     measurement k's median colour moving by gains[k] × what the correction does to it; a coarse-to-fine
     grid search over ΔL*, gain, Δa*, Δb*.
 
     A small cost for the distance to the input's colours (and for contrast change) picks, among
-    equally good corrections, the most faithful and least visible one.
+    equally good corrections, the most faithful and least visible one. `applied_gain`: the contrast of
+    the corrections this one is composed onto (`compose`): the step changes contrast by at most
+    `max_gain_change`, and the composed total stays within 1 ± MAX_TOTAL_GAIN_CHANGE.
     """
     medians = np.array([d.avatar.lab for d in comparison.deltas])  # (K, 3)
     references = np.array([d.reference.lab for d in comparison.deltas])
@@ -113,15 +118,19 @@ def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: flo
         per = np.maximum(d_ita / max_ita, np.abs(d_hue) / max_hue) * priority[None]
         worst = per.max(axis=1)
         distance = np.linalg.norm(moved - references[None], axis=2).mean(axis=1)
-        return worst + DISTANCE_WEIGHT * distance + GAIN_WEIGHT * np.abs(params[:, 1] - 1.0)
+        return worst + DISTANCE_WEIGHT * distance + GAIN_WEIGHT * np.abs(applied_gain * params[:, 1] - 1.0)
 
     # Search only between the shifts each measurement alone asks for (and none), a unit beyond: far
     # outside that box, greying the skin would make every ITA and hue difference small.
     needed = (references - medians) / np.maximum(gains, 0.2)[:, None]
     low = np.minimum(needed.min(axis=0), 0.0) - 1.0
     high = np.maximum(needed.max(axis=0), 0.0) + 1.0
-    low = np.array([low[0], 1.0 - max_gain_change, low[1], low[2]])
-    high = np.array([high[0], 1.0 + max_gain_change, high[1], high[2]])
+    # The step's contrast: within 1 ± max_gain_change, and the total (applied × step) within
+    # 1 ± MAX_TOTAL_GAIN_CHANGE; 1 (no change) always stays inside.
+    gain_low = min(max((1.0 - MAX_TOTAL_GAIN_CHANGE) / applied_gain, 1.0 - max_gain_change), 1.0)
+    gain_high = max(min((1.0 + MAX_TOTAL_GAIN_CHANGE) / applied_gain, 1.0 + max_gain_change), 1.0)
+    low = np.array([low[0], gain_low, low[1], low[2]])
+    high = np.array([high[0], gain_high, high[1], high[2]])
     best, span = (low + high) / 2.0, (high - low) / 2.0
     best[1] = 1.0
     for _ in range(4):

@@ -181,7 +181,8 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
     correction = Correction(pivot=pivot, reach=reach)
     best, current, passes = (before, image), before, 0
     while passes < MAX_PASSES and not _good_enough(current, max_ita, max_hue):
-        step = solve_correction(current, gains, max_ita * AIM, max_hue * AIM, pivot=pivot, reach=reach)
+        step = solve_correction(current, gains, max_ita * AIM, max_hue * AIM, pivot=pivot, reach=reach,
+                                applied_gain=correction.gain)
         if max(np.abs(step.shift).max(), 100.0 * abs(step.gain - 1.0)) < MIN_STEP:
             break
         correction = compose(correction, step)

@@ -176,3 +176,27 @@ def test_columns_match_the_results_schema(aligned_faces, realistic):
                                  schema=pa.schema([RESULTS_SCHEMA.field(name) for name in TONE_COLUMNS]))
     assert table.num_rows == 1
     assert table.column("tone_ok")[0].as_py() == [True] and table.column("tone_worst")[0].as_py()[0].count("/") == 1
+
+
+def test_the_contrast_the_guard_adds_stays_within_its_cap(aligned_faces):
+    """One correction may change the skin's L* contrast by 15%; composed over three passes it reached
+    1.51 on grace_hopper at Monk tone 6 in anime, which deepens the flat shadow patches into blotches.
+    The total stays within ±30%, read off the pixels: the slope of the written skin's L* against the
+    avatar's as made, over the middle of the skin's shades."""
+    from actors.align.aligner import FaceAligner
+    from actors.metrics.tone_compare import region_mask
+    from tests.skin_ladder import recolour_skin
+
+    face = recolour_skin(aligned_faces["grace_hopper"], 6)
+    request = AvatarRequest(styles=("anime",))
+    [avatar] = OfflineStylizer().stylize([face], "anime", request, [request.item_seed("%012x" % 15)])
+    with FaceAligner() as detector:
+        image, report = guard_tone(avatar, face, landmarks_fn=detector.landmarks)
+    assert report.passes >= 2  # the case composes corrections
+    skin = region_mask(np.asarray(avatar.landmarks), image.shape, "skin")
+    made, written = (cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0][skin].astype(np.float64) * (100.0 / 255.0)
+                     for rgb in (avatar.image, image))
+    low, high = np.percentile(made, [15, 85])
+    middle = (made >= low) & (made <= high)
+    slope = np.polyfit(made[middle], written[middle], 1)[0]
+    assert 0.7 - 0.03 <= slope <= 1.3 + 0.03, slope
