@@ -258,7 +258,7 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
         outer = head.astype(np.float32) / 255.0 * tight
         # Beyond the oval, only skin that joins the face's skin (a forehead, ears, a scalp), not islands
         # of a similar colour in the hair (highlights).
-        count, labels = cv2.connectedComponents(((inner > 0.5) | (outer > 0.5)).astype(np.uint8), connectivity=4)
+        _, labels = cv2.connectedComponents(((inner > 0.5) | (outer > 0.5)).astype(np.uint8), connectivity=4)
         joined = np.unique(labels[inner > 0.5])
         outer *= np.isin(labels, joined[joined > 0])
         weight = np.maximum(inner, outer) * keep

@@ -93,6 +93,14 @@ def inputs(aligned_faces):
     return [*build_ladder(aligned_faces), *real, *sorted(aligned_faces.items())]
 
 
+def stylize_and_guard(engine: OfflineStylizer, request: AvatarRequest, face, style: str, seed_index: int,
+                      detector) -> tuple[StylizedImage, np.ndarray, ToneReport]:
+    """(the avatar as made, the image the guard writes, its report) at item seed `seed_index`."""
+    [avatar] = engine.stylize([face], style, request, [request.item_seed("%012x" % seed_index)])
+    image, report = guard_tone(avatar, face, max_ita=MAX_ITA, max_hue=MAX_HUE, landmarks_fn=detector.landmarks)
+    return avatar, image, report
+
+
 @pytest.fixture(scope="module")
 def sweep(inputs):
     """Every input through every style, guard off and on, measured by the guard and by the checker."""
@@ -108,9 +116,7 @@ def sweep(inputs):
             geometry = checker.detector(face.crop)
             slack = checker_slack(checker, face, reference)
             for style in STYLES:
-                [avatar] = engine.stylize([face], style, request, [request.item_seed("%012x" % index)])
-                image, report = guard_tone(avatar, face, max_ita=MAX_ITA, max_hue=MAX_HUE,
-                                           landmarks_fn=detector.landmarks)
+                avatar, image, report = stylize_and_guard(engine, request, face, style, index, detector)
                 raw, out = checker.compare(None, avatar.image, reference), checker.compare(None, image, reference)
                 same = checker.compare_same_region(face.crop, image, geometry)
                 assert raw is not None and out is not None and same is not None, \
@@ -268,8 +274,7 @@ def same_region_other_seed(inputs):
         for index, (name, face) in enumerate(inputs):
             geometry = checker.detector(face.crop)
             for style in STYLES:
-                [avatar] = engine.stylize([face], style, request, [request.item_seed("%012x" % (index + OTHER_SEED))])
-                image, _ = guard_tone(avatar, face, max_ita=MAX_ITA, max_hue=MAX_HUE, landmarks_fn=detector.landmarks)
+                _, image, _ = stylize_and_guard(engine, request, face, style, index + OTHER_SEED, detector)
                 same = checker.compare_same_region(face.crop, image, geometry)
                 assert same is not None, f"the checker finds no face in {name} {style}"
                 readings[(name, style)] = same
