@@ -83,7 +83,7 @@ class Correction:
 
 def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: float, max_hue: float,
                      pivot: float, reach: float, max_gain_change: float = MAX_GAIN_CHANGE,
-                     applied_gain: float = 1.0) -> Correction:
+                     applied_gain: float = 1.0, max_total_gain_change: float = MAX_TOTAL_GAIN_CHANGE) -> Correction:
     """The Correction that minimises the worst measurement (as a fraction of its bound), each
     measurement k's median colour moving by gains[k] × what the correction does to it; a coarse-to-fine
     grid search over ΔL*, gain, Δa*, Δb*.
@@ -91,7 +91,7 @@ def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: flo
     A small cost for the distance to the input's colours (and for contrast change) picks, among
     equally good corrections, the most faithful and least visible one. `applied_gain`: the contrast of
     the corrections this one is composed onto (`compose`): the step changes contrast by at most
-    `max_gain_change`, and the composed total stays within 1 ± MAX_TOTAL_GAIN_CHANGE.
+    `max_gain_change`, and the composed total stays within 1 ± `max_total_gain_change`.
     """
     medians = np.array([d.avatar.lab for d in comparison.deltas])  # (K, 3)
     references = np.array([d.reference.lab for d in comparison.deltas])
@@ -126,13 +126,14 @@ def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: flo
     low = np.minimum(needed.min(axis=0), 0.0) - 1.0
     high = np.maximum(needed.max(axis=0), 0.0) + 1.0
     # The step's contrast: within 1 ± max_gain_change, and the total (applied × step) within
-    # 1 ± MAX_TOTAL_GAIN_CHANGE; 1 (no change) always stays inside.
-    gain_low = min(max((1.0 - MAX_TOTAL_GAIN_CHANGE) / applied_gain, 1.0 - max_gain_change), 1.0)
-    gain_high = max(min((1.0 + MAX_TOTAL_GAIN_CHANGE) / applied_gain, 1.0 + max_gain_change), 1.0)
+    # 1 ± max_total_gain_change; 1 (no change) always stays inside.
+    gain_low = min(max((1.0 - max_total_gain_change) / applied_gain, 1.0 - max_gain_change), 1.0)
+    gain_high = max(min((1.0 + max_total_gain_change) / applied_gain, 1.0 + max_gain_change), 1.0)
     low = np.array([low[0], gain_low, low[1], low[2]])
     high = np.array([high[0], gain_high, high[1], high[2]])
     best, span = (low + high) / 2.0, (high - low) / 2.0
-    best[1] = 1.0
+    # The search starts from no contrast change; its first grid spans the whole (maybe lopsided) range.
+    best[1], span[1] = 1.0, max(1.0 - gain_low, gain_high - 1.0)
     for _ in range(4):
         axes = [np.linspace(max(c - w, lo), min(c + w, hi), 9) for c, w, lo, hi in zip(best, span, low, high)]
         grid = np.vstack([np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 4), best[None]])
