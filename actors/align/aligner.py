@@ -4,8 +4,8 @@ Steps: detect faces (full-range BlazeFace; the largest is kept, the count record
 landmarks around it (`actors.align.mesh`) → similarity onto the template (`actors.align.anchors`;
 by default the iris centres 468/473 are pinned to the template's eyes) → warp the photo to the crop
 (`actors.align.warp`; a small face's region is super-resolved first, `actors.align.upscale`) →
-selfie segmentation of the crop → landmark skin mask → ITA/MST → head pose from the source-photo
-landmarks (`actors.align.pose`).
+landmark skin mask → selfie segmentation of the crop, with the ears it half-saw given back
+(`actors.align.ears`) → ITA/MST → head pose from the source-photo landmarks (`actors.align.pose`).
 
 The aligner owns three MediaPipe graphs. They are built on first use (or on `__enter__`) and
 released by `close()` / `__exit__`; one aligner is not thread-safe (give each worker its own).
@@ -19,6 +19,7 @@ import numpy as np
 
 from actors.align.anchors import METHODS, anchor_points, source_to_crop, template_points
 from actors.align.detection import Detection, detect_faces
+from actors.align.ears import recover_ears
 from dataset.face import AlignedFace
 from actors.align.mesh import fit_landmarks
 from actors.align.pose import head_pose
@@ -195,7 +196,7 @@ class FaceAligner:
         offsets = anchor_points(landmarks) - template_points(size)
         return AlignedFace(
             crop=crop,
-            mask=self._segment(crop),
+            mask=recover_ears(crop, self._segment(crop), landmarks, skin_mask),
             landmarks=landmarks.astype(np.float32),
             skin_mask=skin_mask,
             source_to_crop=matrix,

@@ -238,6 +238,6 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     colour = eyes.paint_eyes(colour, landmarks, eyes.iris_colour(face.crop, face.landmarks), LINE_COLOUR)
     # 5. Line art and backdrop.
     alpha = background.person_alpha(mask, feather=1.0)
-    ink = line_art(flat, landmarks, alpha, weight, inner, look)
+    ink = line_art(flat, landmarks, alpha, solid, inner, look)
     colour = colour * ink[..., None] + LINE_COLOUR * (1.0 - ink[..., None])
     return to_uint8(background.composite(colour, pastel_backdrop((h, w), rng), alpha)), landmarks

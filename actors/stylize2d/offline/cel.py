@@ -17,7 +17,7 @@ import numpy as np
 
 from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, median_lab
-from actors.stylize2d.skin_region import face_and_neck
+from actors.stylize2d.skin_region import JAW_SIDES, face_and_neck
 
 MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
 STEP_LIMITS = (3.0, 14.0)  # L* distance of the shadow / light tone from the base, clamped
@@ -229,7 +229,8 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     against the skin colour shaded down to its own L* as well. Shade takes chroma with lightness, so
     deep shadow on dark skin is near grey: judged against the unshaded colour only, the shadowed side
     of a dark face (under a hat brim, at the jaw) failed as skin and was painted in the lighter tones
-    of hair or clothes. Both weights share one pass over the geometry and the colours.
+    of hair or clothes. The head ellipse widens by the rim too: a lit ear's outer part lies beyond it.
+    Both weights share one pass over the geometry and the colours.
     """
     h, w = lab.shape[:2]
     lm = np.asarray(landmarks, np.float32)[:, :2]
@@ -270,7 +271,17 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
         return HeadSkin(weight, weight)
     grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    band = np.maximum(head, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
+    # ... and the head ellipse widened by as much: the ears' outer rims lie beyond it.
+    ears = np.zeros((h, w), np.uint8)
+    cv2.ellipse(ears, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), (axes[0] + grow, axes[1]),
+                0.0, 0.0, 360.0, 255, -1)
+    # ... and the whole neck: the prior's neck band is inset from the jaw, and the neck's sides beyond it
+    # were painted in clothes tones with a straight edge down to the collar.
+    left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
+    neck = np.array([[left[0] - grow, left[1]], [right[0] + grow, right[1]], [right[0] + grow, h + 1],
+                     [left[0] - grow, h + 1]], np.float32)
+    cv2.fillPoly(ears, [np.round(neck).astype(np.int32)], 255)
+    band = np.maximum(ears, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
     return HeadSkin(weight, skin_weight(shaded, band))

@@ -203,3 +203,44 @@ def test_deep_shadow_beyond_the_landmark_oval_is_painted_as_skin_only_with_the_r
     assert with_rim[wall].max() < 0.05  # outside the person (and grey): never skin
     inside = cv2.erode(oval, np.ones((15, 15), np.uint8)) > 0
     assert np.allclose(with_rim[inside], without[inside], atol=0.02)  # nothing changes within the oval
+
+
+def test_the_ears_outer_rims_and_the_necks_sides_are_painted_as_skin_with_the_rim(aligned_faces):
+    """A lit ear reaches about a fifth of a face width beyond the oval's side, past the head ellipse in
+    which skin beyond the oval counts, and a neck is wider than the prior's neck band (inset from the
+    jaw). Without the rim both were painted in clothes tones (a grey ear edge and grey neck sides with
+    a straight edge in `anime`); with it they are skin. The wall beside them never is."""
+    face = aligned_faces["astronaut"]
+    lm = face.landmarks
+    h, w = face.crop.shape[:2]
+    skin = np.array([50.0, 14.0, 20.0], np.float32)
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[...] = (60.0, 0.0, 0.0)  # a grey wall
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(lm[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    width = float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
+    ear = np.zeros((h, w), np.uint8)
+    for side, outward in ((lm[234, :2], -1.0), (lm[454, :2], 1.0)):
+        centre = (int(side[0] + outward * 0.1 * width), int(side[1] + 0.08 * width))
+        cv2.ellipse(ear, centre, (int(0.09 * width), int(0.18 * width)), 0, 0, 360, 1, -1)
+    neck = np.zeros((h, w), np.uint8)
+    jaw = (lm[132, :2] + lm[361, :2]) / 2
+    neck[int(jaw[1]):, int(lm[132, 0] - 0.05 * width):int(lm[361, 0] + 0.05 * width)] = 1  # a strong neck
+    lab[ear > 0] = (62.0, 16.0, 20.0)  # lit ear skin
+    lab[neck > 0] = (42.0, 13.0, 18.0)  # the neck, a little in shadow
+    lab[oval > 0] = skin
+    person = np.where((oval > 0) | (ear > 0) | (neck > 0), 255, 0).astype(np.uint8)
+    middle = (lm[234, 0] + lm[454, 0]) / 2
+    beyond = np.abs(np.arange(w)[None, :] - middle) > (lm[454, 0] - lm[234, 0]) / 2 + 0.13 * width
+    outer = (ear > 0) & beyond  # the ear's outer part, well past the oval's side
+    prior = face_and_neck(lm[:, :2], (h, w)) > 0
+    reach = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(0.2 * width) | 1,) * 2)  # beyond the rim's own band
+    sides = (neck > 0) & ~cv2.dilate(prior.astype(np.uint8), reach).astype(bool)
+    sides[: int(jaw[1] + 0.15 * width)] = False  # the neck's sides below the jaw, beyond the prior's band
+    wall = (cv2.dilate(person, np.ones((25, 25), np.uint8)) > 0) & ~(cv2.dilate(person, np.ones((9, 9), np.uint8)) > 0)
+    assert outer.sum() > 200 and sides.sum() > 500 and wall.sum() > 500
+    found = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0, rim=0.08)
+    for part in (outer, sides):
+        assert np.median(found.weight[part]) < 0.5
+        assert np.median(found.painted[part]) > 0.9
+    assert found.painted[wall].max() < 0.05
