@@ -284,7 +284,21 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     band = np.maximum(ears, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
-    return HeadSkin(weight, skin_weight(shaded, band))
+    return HeadSkin(weight, skin_weight(np.minimum(shaded, _lit_chroma_distance(lab, skin_lab)), band))
+
+
+def _lit_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray) -> np.ndarray:
+    """a*b* distance of each pixel from the skin colour lit towards white at the pixel's own L* (a
+    highlight on a bald scalp or a forehead mixes the skin with white light: its chroma falls as its L*
+    rises). Infinite where the pixel is not lighter than the skin or keeps under 0.6 of that lit
+    chroma: grey and white hair, as light, have nearly none."""
+    skin_l, skin_ab = float(skin_lab[0]), np.asarray(skin_lab[1:], np.float32)
+    lit = np.clip((100.0 - lab[..., 0]) / max(100.0 - skin_l, 1.0), 0.0, 1.0)
+    a, b = lab[..., 1], lab[..., 2]
+    distance = np.sqrt((a - lit * skin_ab[0]) ** 2 + (b - lit * skin_ab[1]) ** 2)
+    chroma = np.hypot(a, b)
+    keeps = (lab[..., 0] > skin_l) & (chroma >= 0.6 * lit * float(np.hypot(*skin_ab)))
+    return np.where(keeps, distance, np.inf).astype(np.float32)
 
 
 def recentre_skin(lab: np.ndarray, skin_mask: np.ndarray, skin_lab: np.ndarray, weight: np.ndarray) -> None:
