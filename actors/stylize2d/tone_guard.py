@@ -12,7 +12,9 @@ shading, bands and lines stay as the style drew them) is painted over a feathere
 region, so there is no seam at the forehead, ears or neck and nothing outside the skin moves. It is
 solved for all measurements at once, the tight skin mask first, then the result is re-measured; a few
 passes at most, and the best result is kept. It acts when the skin is beyond half a bound (AIM), so
-that another measurement (another mask, another detector) still finds it within the bound.
+that another measurement (another mask, another detector) still finds it within the bound; on near-grey
+skin a hue within the bound is left as drawn (`NEAR_GREY_HUE_AIM`: there one region's hue differs from
+another's by as much as that margin).
 Style- and engine-agnostic: the guard sees only the image, its landmarks (may be None) and the input.
 """
 from __future__ import annotations
@@ -25,8 +27,8 @@ import numpy as np
 
 from actors.metrics.skin_tone import mst_from_lab
 from actors.metrics.tone_compare import (
-    FaceRegions, InputTone, ToneComparison, avatar_landmarks, compare_tone, detect_landmarks, face_regions,
-    measure_input,
+    HUE_CHROMA_FLOOR, FaceRegions, InputTone, ToneComparison, avatar_landmarks, compare_tone, detect_landmarks,
+    face_regions, measure_input,
 )
 from actors.stylize2d.protocol import StylizedImage
 from actors.stylize2d.tone_correction import (
@@ -40,6 +42,11 @@ AIM = 0.5  # the guard stops when the skin mask is within AIM × the bounds (a m
 INPUT_FALLBACK_MAX_DE = 15.0  # without landmarks of its own, an avatar this far (ΔE2000) from the input's skin
 # under the input's face region has no face there to recolour: it is measured, not painted
 OVAL_AIM = 0.8  # ... and the whole oval within OVAL_AIM × the bounds (it also holds lips, brows, an open mouth)
+# On near-grey skin (the input's chroma below HUE_CHROMA_FLOOR: the darkest and lightest Monk tones) the hue
+# of one region differs from another's by as much as that margin (a* moves by a unit between cheeks and
+# forehead), so a correction made to gain it moved the regions nobody measured across the bound: the guard
+# aims at the hue bound itself there.
+NEAR_GREY_HUE_AIM = 1.0
 REFERENCE_KEY = "tone_reference"  # AlignedFace.extras cache of the input's InputTone
 LIGHTENED = 3.0  # ITA° lighter than the input beyond which an avatar counts as lightened (audits' threshold)
 
@@ -160,7 +167,7 @@ def guard_tone(
 
     out, after, passes = image, before, 0
     no_face = list(landmarks) == ["input"] and before.primary.delta_e > INPUT_FALLBACK_MAX_DE
-    if enabled and not no_face and not _good_enough(before, max_ita, max_hue):
+    if enabled and not no_face and not _good_enough(before, max_ita, max_hue, _hue_aims(reference)):
         out, after, passes = _correct(image, landmarks, regions, reference, before, max_ita, max_hue)
     return out, _report(reference, before, after, passes, landmarks, max_ita, max_hue)
 
@@ -179,8 +186,9 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
     skin_l = lab[..., 0][regions.mask(before.primary.source, "skin")]
     reach = float(max(np.subtract(*np.percentile(skin_l, [95, 5])), 5.0))  # ... over the skin's own shades
     correction = Correction(pivot=pivot, reach=reach)
+    hue_aims = _hue_aims(reference)
     best, current, passes = (before, image), before, 0
-    while passes < MAX_PASSES and not _good_enough(current, max_ita, max_hue):
+    while passes < MAX_PASSES and not _good_enough(current, max_ita, max_hue, hue_aims):
         step = solve_correction(current, gains, max_ita * AIM, max_hue * AIM, pivot=pivot, reach=reach,
                                 applied_gain=correction.gain)
         if max(np.abs(step.shift).max(), 100.0 * abs(step.gain - 1.0)) < MIN_STEP:
@@ -195,10 +203,18 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
     return best[1], best[0], passes
 
 
-def _good_enough(comparison: ToneComparison, max_ita: float, max_hue: float) -> bool:
-    """Nothing left to do: the skin mask within AIM × the bounds and the oval within OVAL_AIM × the bounds."""
-    return (comparison.mask_badness("skin", max_ita * AIM, max_hue * AIM) <= 1.0
-            and comparison.mask_badness("oval", max_ita * OVAL_AIM, max_hue * OVAL_AIM) <= 1.0)
+def _hue_aims(reference: InputTone) -> tuple[float, float]:
+    """(skin mask, oval) fractions of the hue bound the guard aims at: AIM and OVAL_AIM, or
+    NEAR_GREY_HUE_AIM for both on near-grey skin."""
+    chroma = float(np.hypot(*reference.regions["skin"].lab[1:]))
+    return (AIM, OVAL_AIM) if chroma >= HUE_CHROMA_FLOOR else (NEAR_GREY_HUE_AIM, OVAL_AIM)
+
+
+def _good_enough(comparison: ToneComparison, max_ita: float, max_hue: float, hue_aims: tuple[float, float]) -> bool:
+    """Nothing left to do: the skin mask within AIM × the bounds and the oval within OVAL_AIM × the bounds
+    (hue: within `hue_aims` × its bound, see `_hue_aims`)."""
+    return (comparison.mask_badness("skin", max_ita * AIM, max_hue * hue_aims[0]) <= 1.0
+            and comparison.mask_badness("oval", max_ita * OVAL_AIM, max_hue * hue_aims[1]) <= 1.0)
 
 
 def _report(reference: InputTone, before: ToneComparison, after: ToneComparison, passes: int,
