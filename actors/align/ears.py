@@ -4,8 +4,8 @@ Selfie segmentation is unsure of a lit ear in front of a bright background (blin
 wall): it returns a speckle of mid confidences there, and every style that draws the person's outline
 then draws the ear as broken fragments, or as background. Beside the face, at ear height, a pixel the
 segmenter half-saw becomes person when its colour is nearer to the face's own skin than to the sure
-background around it, and it touches the person. Nothing else moves: sure pixels, hair, clothes and
-the background away from the ears keep the segmenter's confidence.
+background around it, and it touches the person (with the small gaps between such pixels). Nothing else
+moves: sure pixels, and everything away from the ears, keep the segmenter's confidence.
 """
 from __future__ import annotations
 
@@ -95,12 +95,11 @@ def _recover_side(out: np.ndarray, lab: np.ndarray, skin: np.ndarray, oval: np.n
     unsure = (probability > UNSURE[0]) & (probability < UNSURE[1]) & (oval[window] == 0)
     if len(background) < MIN_SAMPLES or not unsure.any():
         return
-    # The person's colours here: the face's skin and what the segmenter was sure of beside it (the lit
-    # part of the ear, which can be far lighter than the face, and the hair around it).
-    person = skin
+    # Compared with the face's own skin only (its shadows included): a half-seen pixel of background colour
+    # keeps the segmenter's confidence.
     candidates = colours[unsure]
     ear = np.zeros(unsure.shape, np.uint8)
-    ear[unsure] = _nearest(candidates, person) < _nearest(candidates, background)
+    ear[unsure] = _nearest(candidates, skin) < _nearest(candidates, background)
     sure = probability >= UNSURE[1]
     # The gaps the segmenter left between an ear's fragments (it was sure of nothing there) close with them.
     ear = cv2.morphologyEx(ear, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
