@@ -44,8 +44,8 @@ INPUT_FALLBACK_MAX_DE = 15.0  # without landmarks of its own, an avatar this far
 OVAL_AIM = 0.8  # ... and the whole oval within OVAL_AIM × the bounds (it also holds lips, brows, an open mouth)
 # On near-grey skin (the input's chroma below HUE_CHROMA_FLOOR: the darkest and lightest Monk tones) the hue
 # of one region differs from another's by as much as that margin (a* moves by a unit between cheeks and
-# forehead), so a correction made to gain it moved the regions nobody measured across the bound: the guard
-# aims at the hue bound itself there.
+# forehead), so a correction made to gain it moved the regions nobody measured across the bound: for the
+# tight skin mask's hue the guard aims at the bound itself there.
 NEAR_GREY_HUE_AIM = 1.0
 REFERENCE_KEY = "tone_reference"  # AlignedFace.extras cache of the input's InputTone
 LIGHTENED = 3.0  # ITA° lighter than the input beyond which an avatar counts as lightened (audits' threshold)
@@ -204,8 +204,9 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
 
 
 def _hue_aims(reference: InputTone) -> tuple[float, float]:
-    """(skin mask, oval) fractions of the hue bound the guard aims at: AIM and OVAL_AIM, or
-    NEAR_GREY_HUE_AIM for both on near-grey skin."""
+    """(skin mask, oval) fractions of the hue bound the guard aims at: AIM and OVAL_AIM; on near-grey
+    skin NEAR_GREY_HUE_AIM for the skin mask (the oval, with two to three times the pixels, is steadier
+    and keeps its margin)."""
     chroma = float(np.hypot(*reference.regions["skin"].lab[1:]))
     return (AIM, OVAL_AIM) if chroma >= HUE_CHROMA_FLOOR else (NEAR_GREY_HUE_AIM, OVAL_AIM)
 

@@ -229,7 +229,9 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     against the skin colour shaded down to its own L* as well. Shade takes chroma with lightness, so
     deep shadow on dark skin is near grey: judged against the unshaded colour only, the shadowed side
     of a dark face (under a hat brim, at the jaw) failed as skin and was painted in the lighter tones
-    of hair or clothes. The head ellipse widens by the rim too: a lit ear's outer part lies beyond it.
+    of hair or clothes. The head ellipse widens by the rim too (a lit ear's outer part lies beyond it),
+    the neck band spans the jaw's full width, and a pixel lighter than the skin may match it lit
+    towards white (`_lit_chroma_distance`: a highlight on a bald scalp).
     Both weights share one pass over the geometry and the colours.
     """
     h, w = lab.shape[:2]
@@ -272,16 +274,16 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
     # ... and the head ellipse widened by as much: the ears' outer rims lie beyond it.
-    ears = np.zeros((h, w), np.uint8)
-    cv2.ellipse(ears, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), (axes[0] + grow, axes[1]),
+    widened = np.zeros((h, w), np.uint8)
+    cv2.ellipse(widened, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), (axes[0] + grow, axes[1]),
                 0.0, 0.0, 360.0, 255, -1)
     # ... and the whole neck: the prior's neck band is inset from the jaw, and the neck's sides beyond it
     # were painted in clothes tones with a straight edge down to the collar.
     left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
     neck = np.array([[left[0] - grow, left[1]], [right[0] + grow, right[1]], [right[0] + grow, h + 1],
                      [left[0] - grow, h + 1]], np.float32)
-    cv2.fillPoly(ears, [np.round(neck).astype(np.int32)], 255)
-    band = np.maximum(ears, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
+    cv2.fillPoly(widened, [np.round(neck).astype(np.int32)], 255)
+    band = np.maximum(widened, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
     return HeadSkin(weight, skin_weight(np.minimum(shaded, _lit_chroma_distance(lab, skin_lab)), band))
