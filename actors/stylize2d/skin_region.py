@@ -27,6 +27,16 @@ def fill_landmark_hull(mask: np.ndarray, landmarks: np.ndarray) -> None:
     cv2.fillConvexPoly(mask, cv2.convexHull(points), 255)
 
 
+def fill_neck_band(mask: np.ndarray, landmarks: np.ndarray, inset: float) -> None:
+    """In place: 255 from the jaw's sides (JAW_SIDES) down to the bottom of the image, `inset` px in from
+    each side (negative: that far beyond it)."""
+    left, right = np.asarray(landmarks, np.float32)[list(JAW_SIDES), :2]
+    bottom = mask.shape[0] + 1
+    band = np.array([[left[0] + inset, left[1]], [right[0] - inset, right[1]],
+                     [right[0] - inset, bottom], [left[0] + inset, bottom]], np.float32)
+    cv2.fillPoly(mask, [np.round(band).astype(np.int32)], 255)
+
+
 def face_and_neck(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """uint8 0/255 prior: the face oval, slightly grown, and the hull of every landmark, plus a neck band
     below the jaw, minus the eye and mouth openings.
@@ -43,10 +53,7 @@ def face_and_neck(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     cv2.fillPoly(prior, [np.round(centre + (oval - centre) * 1.04).astype(np.int32)], 255)
     fill_landmark_hull(prior, lm)
     left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
-    inset = 0.12 * (right[0] - left[0])
-    neck = np.array([[left[0] + inset, left[1]], [right[0] - inset, right[1]],
-                     [right[0] - inset, h + 1], [left[0] + inset, h + 1]], np.float32)
-    cv2.fillPoly(prior, [np.round(neck).astype(np.int32)], 255)
+    fill_neck_band(prior, lm, inset=0.12 * float(right[0] - left[0]))
     for hole in HOLES:
         cv2.fillPoly(prior, [np.round(lm[list(hole)]).astype(np.int32)], 0)
     return prior

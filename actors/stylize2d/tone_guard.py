@@ -167,15 +167,17 @@ def guard_tone(
 
     out, after, passes = image, before, 0
     no_face = list(landmarks) == ["input"] and before.primary.delta_e > INPUT_FALLBACK_MAX_DE
-    if enabled and not no_face and not _good_enough(before, max_ita, max_hue, _hue_aims(reference)):
-        out, after, passes = _correct(image, landmarks, regions, reference, before, max_ita, max_hue)
+    hue_aims = _hue_aims(reference)
+    if enabled and not no_face and not _good_enough(before, max_ita, max_hue, hue_aims):
+        out, after, passes = _correct(image, landmarks, regions, reference, before, max_ita, max_hue, hue_aims)
     return out, _report(reference, before, after, passes, landmarks, max_ita, max_hue)
 
 
 def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceRegions, reference: InputTone,
-             before: ToneComparison, max_ita: float, max_hue: float) -> tuple[np.ndarray, ToneComparison, int]:
+             before: ToneComparison, max_ita: float, max_hue: float,
+             hue_aims: tuple[float, float]) -> tuple[np.ndarray, ToneComparison, int]:
     """(image, its comparison, passes run): corrections, each solved on the last measurement and
-    re-measured, until `_good_enough` or MAX_PASSES. The best image seen is kept (the avatar as made
+    re-measured, until `_good_enough` (with `hue_aims`, see `_hue_aims`) or MAX_PASSES. The best image seen is kept (the avatar as made
     when nothing beat it)."""
     lab = to_lab(image)
     weight = paint_region(lab, landmarks, np.asarray(before.primary.avatar.lab, np.float32))
@@ -186,7 +188,6 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
     skin_l = lab[..., 0][regions.mask(before.primary.source, "skin")]
     reach = float(max(np.subtract(*np.percentile(skin_l, [95, 5])), 5.0))  # ... over the skin's own shades
     correction = Correction(pivot=pivot, reach=reach)
-    hue_aims = _hue_aims(reference)
     best, current, passes = (before, image), before, 0
     while passes < MAX_PASSES and not _good_enough(current, max_ita, max_hue, hue_aims):
         step = solve_correction(current, gains, max_ita * AIM, max_hue * AIM, pivot=pivot, reach=reach,

@@ -17,7 +17,7 @@ import numpy as np
 
 from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, median_lab
-from actors.stylize2d.skin_region import JAW_SIDES, face_and_neck
+from actors.stylize2d.skin_region import face_and_neck, fill_neck_band
 
 MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
 STEP_LIMITS = (3.0, 14.0)  # L* distance of the shadow / light tone from the base, clamped
@@ -239,10 +239,17 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     face = face_and_neck(lm, (h, w)).astype(np.float32) / 255.0
     oval = lm[[10, 152, 234, 454]]
     centre = ((oval[2] + oval[3]) / 2 + (oval[0] + oval[1]) / 2) / 2
-    head = np.zeros((h, w), np.uint8)
     height = float(np.linalg.norm(oval[1] - oval[0]))
-    axes = (int(round(0.62 * float(np.linalg.norm(oval[3] - oval[2])))), int(round(0.75 * height)))
-    cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), axes, 0.0, 0.0, 360.0, 255, -1)
+    half_width = 0.62 * float(np.linalg.norm(oval[3] - oval[2]))
+
+    def head_ellipse(grown: int = 0) -> np.ndarray:  # uint8 0/255: the head, `grown` px wider each side
+        head = np.zeros((h, w), np.uint8)
+        axes = (int(round(half_width)) + grown, int(round(0.75 * height)))
+        cv2.ellipse(head, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), axes, 0.0, 0.0, 360.0,
+                    255, -1)
+        return head
+
+    head = head_ellipse()
     a, b = np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2])
     chroma = np.sqrt((a - skin_lab[1]) ** 2 + (b - skin_lab[2]) ** 2)
     offset = lab[..., 0] - skin_lab[0]
@@ -273,16 +280,11 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
         return HeadSkin(weight, weight)
     grow = max(1, int(round(rim * float(np.linalg.norm(oval[3] - oval[2])))))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    # ... and the head ellipse widened by as much: the ears' outer rims lie beyond it.
-    widened = np.zeros((h, w), np.uint8)
-    cv2.ellipse(widened, (int(round(centre[0])), int(round(centre[1] - 0.12 * height))), (axes[0] + grow, axes[1]),
-                0.0, 0.0, 360.0, 255, -1)
-    # ... and the whole neck: the prior's neck band is inset from the jaw, and the neck's sides beyond it
-    # were painted in clothes tones with a straight edge down to the collar.
-    left, right = lm[JAW_SIDES[0]], lm[JAW_SIDES[1]]
-    neck = np.array([[left[0] - grow, left[1]], [right[0] + grow, right[1]], [right[0] + grow, h + 1],
-                     [left[0] - grow, h + 1]], np.float32)
-    cv2.fillPoly(widened, [np.round(neck).astype(np.int32)], 255)
+    # ... and the head ellipse widened by as much (the ears' outer rims lie beyond it) and the whole neck
+    # (the prior's neck band is inset from the jaw: the neck's sides beyond it were painted in clothes
+    # tones with a straight edge down to the collar).
+    widened = head_ellipse(grow)
+    fill_neck_band(widened, lm, inset=-grow)
     band = np.maximum(widened, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
