@@ -54,14 +54,20 @@ def recover_ears(crop: np.ndarray, mask: np.ndarray, landmarks: np.ndarray, skin
     out = np.asarray(mask).copy()
     if len(skin) < MIN_SAMPLES:
         return out
-    width = float(np.linalg.norm(points[EAR_SIDES[1][1]] - points[EAR_SIDES[0][1]]))
     oval = np.zeros(out.shape, np.uint8)
     cv2.fillPoly(oval, [np.round(points[list(FACE_OVAL)]).astype(np.int32)], 1)
-    for outward_sign, side in zip((-1.0, 1.0), EAR_SIDES):
-        window = _ear_window(points, side, outward_sign, width, out.shape)
-        if window is not None:
-            _recover_side(out, lab, skin, oval, window)
+    for window in ear_windows(points, out.shape):
+        _recover_side(out, lab, skin, oval, window)
     return out
+
+
+def ear_windows(landmarks: np.ndarray, shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    """(rows, cols) boxes where the ears may be, image left then right (one left out when it lies
+    outside the image): beside the face at ear height, from above the temple to below the earlobe."""
+    points = np.asarray(landmarks, np.float64)[:, :2]
+    width = float(np.linalg.norm(points[EAR_SIDES[1][1]] - points[EAR_SIDES[0][1]]))
+    windows = (_ear_window(points, side, sign, width, tuple(shape[:2])) for sign, side in zip((-1.0, 1.0), EAR_SIDES))
+    return [window for window in windows if window is not None]
 
 
 def _ear_window(points: np.ndarray, side: tuple[int, int, int], outward_sign: float, width: float,

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from actors.align.ears import ear_windows
 from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, median_lab
 from actors.stylize2d.skin_region import face_and_neck, fill_neck_band
 
+FLUSHED_HUE = 25.0  # hue° (either way) within which a more saturated ear pixel is the skin flushed or backlit
 MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
 STEP_LIMITS = (3.0, 14.0)  # L* distance of the shadow / light tone from the base, clamped
 
@@ -231,7 +233,8 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     of a dark face (under a hat brim, at the jaw) failed as skin and was painted in the lighter tones
     of hair or clothes. The head ellipse widens by the rim too (a lit ear's outer part lies beyond it),
     the neck band spans the jaw's full width, and a pixel lighter than the skin may match it lit
-    towards white (`_lit_chroma_distance`: a highlight on a bald scalp).
+    towards white (`_lit_chroma_distance`: a highlight on a bald scalp), and at the ears a pixel more
+    saturated than the skin in its hue matches it (`_flushed_chroma_distance`: a backlit ear glows red).
     Both weights share one pass over the geometry and the colours.
     """
     h, w = lab.shape[:2]
@@ -288,7 +291,26 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     band = np.maximum(widened, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
-    return HeadSkin(weight, skin_weight(np.minimum(shaded, _lit_chroma_distance(lab, skin_lab)), band))
+    ears = np.zeros((h, w), bool)
+    for window in ear_windows(lm, (h, w)):
+        ears[window] = True
+    matched = np.minimum(shaded, np.minimum(_lit_chroma_distance(lab, skin_lab),
+                                            _flushed_chroma_distance(lab, skin_lab, ears)))
+    return HeadSkin(weight, skin_weight(matched, band))
+
+
+def _flushed_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """0 where (`where`: the ears) a pixel has more chroma than the skin at a hue within FLUSHED_HUE of
+    its hue, infinite elsewhere. Light through an ear, or blood under its thin skin, saturates the
+    skin's own colour towards red: judged by chroma distance only, the concha and the fossa of a
+    backlit ear failed as skin and were painted as dark hair blobs. Hair, even brown, has less chroma
+    than the skin; lips are excluded by the caller."""
+    a, b = lab[..., 1], lab[..., 2]
+    chroma = np.hypot(a, b)
+    skin_hue = np.degrees(np.arctan2(skin_lab[2], skin_lab[1]))
+    hue_gap = np.abs((np.degrees(np.arctan2(b, a)) - skin_hue + 180.0) % 360.0 - 180.0)
+    flushed = where & (chroma >= float(np.hypot(skin_lab[1], skin_lab[2]))) & (hue_gap <= FLUSHED_HUE)
+    return np.where(flushed, 0.0, np.inf).astype(np.float32)
 
 
 def _lit_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray) -> np.ndarray:

@@ -99,6 +99,23 @@ def test_sure_pixels_and_everything_away_from_the_ears_are_kept():
     assert np.array_equal(out[below], mask[below])
 
 
+def test_the_ear_windows_hold_each_ear_and_stay_beside_the_face():
+    """The windows the rule (and the styles' ear colours) look in: one a side, holding the whole ear of
+    the scene, reaching only a little inside the oval, and not below the earlobe's height."""
+    crop, _, landmarks, _, ear = _scene()
+    windows = ears.ear_windows(landmarks, crop.shape)
+    assert len(windows) == 2
+    inside = np.zeros(ear.shape, bool)
+    for rows, cols in windows:
+        inside[rows, cols] = True
+    assert inside[ear].all()
+    (_, left), (_, right) = windows
+    width = landmarks[454, 0] - landmarks[234, 0]
+    assert left.stop <= landmarks[234, 0] + 0.05 * width and right.start >= landmarks[454, 0] - 0.05 * width
+    assert max(rows.stop for rows, _ in windows) <= max(landmarks[132, 1], landmarks[361, 1]) + 0.1 * width
+    assert ears.ear_windows(landmarks - (2 * SIZE, 0, 0), crop.shape) == []  # off the image: none
+
+
 def test_a_clean_mask_is_returned_unchanged():
     crop, mask, landmarks, skin, ear = _scene(ear_confidence=lambda rng, shape: np.full(shape, 255, np.uint8))
     assert np.array_equal(ears.recover_ears(crop, mask, landmarks, skin), mask)

@@ -173,19 +173,25 @@ def test_iris_colour_is_the_photos_and_closed_eyes_get_no_iris(aligned_faces):
     assert white(shut_eyes) == 0  # a lid line only
 
 
+def grey_wall_scene(aligned_faces):
+    """(landmarks, Lab image of a grey wall, the face oval's 0/1 mask, face width) on the astronaut's
+    geometry: the synthetic scenes of the head-skin tests paint their skin, hair and ears on it."""
+    lm = aligned_faces["astronaut"].landmarks
+    h, w = aligned_faces["astronaut"].crop.shape[:2]
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[...] = (60.0, 0.0, 0.0)
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(lm[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    return lm, lab, oval, float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
+
+
 def test_deep_shadow_beyond_the_landmark_oval_is_painted_as_skin_only_with_the_rim(aligned_faces):
     """A dark face whose shadowed side reaches past the landmark oval (a laughing or turned face): there
     the photo is near-black and near-grey. Without the rim it is not skin (it was painted in the lighter
     tones of hair or clothes); with it, it is. Off the person, nothing is skin."""
-    face = aligned_faces["astronaut"]
-    lm = face.landmarks
-    h, w = face.crop.shape[:2]
+    lm, lab, oval, width = grey_wall_scene(aligned_faces)
+    h, w = oval.shape
     skin = np.array([20.0, 13.0, 6.0], np.float32)  # dark brown skin, L* 20
-    lab = np.zeros((h, w, 3), np.float32)
-    lab[...] = (60.0, 0.0, 0.0)  # a grey wall
-    oval = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(oval, [np.round(lm[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
-    width = float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
     grown = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(0.1 * width) | 1,) * 2))
     lab[grown > 0] = (5.0, 2.5, -1.3)  # the shadowed edge: near-black, near-grey (as on man_santa_hat)
     lab[oval > 0] = skin
@@ -210,15 +216,9 @@ def test_the_ears_outer_rims_and_the_necks_sides_are_painted_as_skin_with_the_ri
     which skin beyond the oval counts, and a neck is wider than the prior's neck band (inset from the
     jaw). Without the rim both were painted in clothes tones (a grey ear edge and grey neck sides with
     a straight edge in `anime`); with it they are skin. The wall beside them never is."""
-    face = aligned_faces["astronaut"]
-    lm = face.landmarks
-    h, w = face.crop.shape[:2]
+    lm, lab, oval, width = grey_wall_scene(aligned_faces)
+    h, w = oval.shape
     skin = np.array([50.0, 14.0, 20.0], np.float32)
-    lab = np.zeros((h, w, 3), np.float32)
-    lab[...] = (60.0, 0.0, 0.0)  # a grey wall
-    oval = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(oval, [np.round(lm[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
-    width = float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
     ear = np.zeros((h, w), np.uint8)
     for side, outward in ((lm[234, :2], -1.0), (lm[454, :2], 1.0)):
         centre = (int(side[0] + outward * 0.1 * width), int(side[1] + 0.08 * width))
@@ -286,3 +286,40 @@ def test_a_lit_bald_scalp_is_painted_as_skin_and_light_hair_is_not(aligned_faces
         assert median(found.weight, "scalp") < 0.5
     for part in ("hair", "other hair"):
         assert median(found.painted, part) < 0.1, part
+
+
+def test_a_backlit_ears_red_hollows_are_painted_as_skin_and_dark_hair_and_a_red_collar_are_not(aligned_faces):
+    """Light through an ear saturates the skin's own colour towards red (man_south_asian's concha read
+    L* 50, a* 35, b* 36 against skin 53, 15, 23): by chroma distance alone it is not skin, and `anime`
+    painted it as a dark hair blob. At the ears, a pixel more saturated than the skin in nearly its hue
+    is skin; dark brown hair beside the ear (less chroma) and a red collar below the ears (the same red,
+    away from them) are not."""
+    lm, lab, oval, width = grey_wall_scene(aligned_faces)
+    h, w = oval.shape
+    skin = np.array([53.0, 15.0, 23.0], np.float32)
+    ears, hollows = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    hair = np.zeros((h, w), np.uint8)
+    for side, outward in ((lm[234, :2], -1.0), (lm[454, :2], 1.0)):
+        centre = (int(side[0] + outward * 0.08 * width), int(side[1] + 0.08 * width))
+        cv2.ellipse(ears, centre, (int(0.08 * width), int(0.17 * width)), 0, 0, 360, 1, -1)
+        cv2.ellipse(hollows, centre, (int(0.04 * width), int(0.08 * width)), 0, 0, 360, 1, -1)
+        top = (int(side[0] + outward * 0.08 * width), int(side[1] - 0.16 * width))
+        cv2.ellipse(hair, top, (int(0.1 * width), int(0.05 * width)), 0, 0, 360, 1, -1)  # hair over the ear
+    jaw = (lm[132, :2] + lm[361, :2]) / 2
+    collar = np.zeros((h, w), np.uint8)
+    collar[int(lm[152, 1]) + 12:, :] = 1  # below the chin
+    lab[ears > 0] = (58.0, 17.0, 24.0)  # lit ear skin
+    lab[hollows > 0] = (50.0, 35.0, 36.0)  # the backlit concha: redder, far more saturated
+    lab[hair > 0] = (15.0, 4.0, 8.0)  # dark brown hair
+    lab[collar > 0] = (50.0, 35.0, 36.0)  # a red shirt, the concha's colour
+    lab[oval > 0] = skin
+    person = np.where((oval > 0) | (ears > 0) | (hair > 0) | (collar > 0), 255, 0).astype(np.uint8)
+    inner = cv2.erode(hollows, np.ones((5, 5), np.uint8)) > 0
+    hair_inner = (cv2.erode(hair, np.ones((5, 5), np.uint8)) > 0) & (ears == 0) & (oval == 0)
+    collar_inner = (cv2.erode(collar, np.ones((9, 9), np.uint8)) > 0)
+    assert inner.sum() > 200 and hair_inner.sum() > 100 and collar_inner.sum() > 1000
+    found = cel.head_skin_weight(lab, lm, skin, person, chroma_tolerance=12.0, rim=0.08)
+    assert np.median(found.weight[inner]) < 0.5  # the statistics' weight keeps the old rule
+    assert np.median(found.painted[inner]) > 0.9
+    assert np.median(found.painted[hair_inner]) < 0.1
+    assert found.painted[collar_inner].max() < 0.05
