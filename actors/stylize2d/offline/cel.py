@@ -291,25 +291,22 @@ def head_skin_weight(lab: np.ndarray, landmarks: np.ndarray, skin_lab: np.ndarra
     band = np.maximum(widened, cv2.dilate((face > 0.5).astype(np.uint8), disk) * 255)
     shade = np.clip(lab[..., 0] / max(float(skin_lab[0]), 1.0), 0.0, 1.0)
     shaded = np.minimum(chroma, np.sqrt((a - shade * skin_lab[1]) ** 2 + (b - shade * skin_lab[2]) ** 2))
-    ears = np.zeros((h, w), bool)
+    matched = np.minimum(shaded, _lit_chroma_distance(lab, skin_lab))
     for window in ear_windows(lm, (h, w)):
-        ears[window] = True
-    matched = np.minimum(shaded, np.minimum(_lit_chroma_distance(lab, skin_lab),
-                                            _flushed_chroma_distance(lab, skin_lab, ears)))
+        matched[window] = np.minimum(matched[window], _flushed_chroma_distance(lab[window], skin_lab))
     return HeadSkin(weight, skin_weight(matched, band))
 
 
-def _flushed_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """0 where (`where`: the ears) a pixel has more chroma than the skin at a hue within FLUSHED_HUE of
-    its hue, infinite elsewhere. Light through an ear, or blood under its thin skin, saturates the
+def _flushed_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray) -> np.ndarray:
+    """0 where a pixel (of an ear's window) has more chroma than the skin at a hue within FLUSHED_HUE
+    of its hue, infinite elsewhere. Light through an ear, or blood under its thin skin, saturates the
     skin's own colour towards red: judged by chroma distance only, the concha and the fossa of a
     backlit ear failed as skin and were painted as dark hair blobs. Hair, even brown, has less chroma
     than the skin; lips are excluded by the caller."""
     a, b = lab[..., 1], lab[..., 2]
-    chroma = np.hypot(a, b)
     skin_hue = np.degrees(np.arctan2(skin_lab[2], skin_lab[1]))
     hue_gap = np.abs((np.degrees(np.arctan2(b, a)) - skin_hue + 180.0) % 360.0 - 180.0)
-    flushed = where & (chroma >= float(np.hypot(skin_lab[1], skin_lab[2]))) & (hue_gap <= FLUSHED_HUE)
+    flushed = (np.hypot(a, b) >= float(np.hypot(skin_lab[1], skin_lab[2]))) & (hue_gap <= FLUSHED_HUE)
     return np.where(flushed, 0.0, np.inf).astype(np.float32)
 
 
