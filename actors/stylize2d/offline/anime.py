@@ -4,8 +4,8 @@ What is drawn comes from the photo: the eye outlines are the person's (landmarks
 iris in their own iris colour, catchlights and a heavy lash line along their own upper lid; brows,
 nose, mouth, jaw and cheek shapes come through the cel shading, which follows the photo's own shading;
 the lips keep their contour and colour; the hair keeps its silhouette and colour, flat-shaded in two
-tones; glasses, facial hair, a bindi and jewellery survive as solid shapes (strong local structure keeps
-its flat photo colour). A modest landmark-driven warp enlarges the eyes and makes the nose, mouth and
+tones; glasses, a bindi and jewellery survive as solid shapes (strong local structure keeps its flat
+photo colour), and so does facial hair, found on the lower face by its texture (`facial_hair`). A modest landmark-driven warp enlarges the eyes and makes the nose, mouth and
 jaw a little smaller.
 
 Skin tone: skin is painted from the person's median skin colour (`cel.shade_skin`: base, shadow and
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from dataset.face import AlignedFace
-from actors.stylize2d.offline import background, cel, eyes, features, hair, lines, regions
+from actors.stylize2d.offline import background, cel, eyes, facial_hair, features, hair, lines, regions
 from actors.stylize2d.offline.filters import (
     detail_weight, flatten, median_lab, remove_specks, to_float, to_lab, to_rgb, to_uint8, wide_blur, xdog_lines,
 )
@@ -235,8 +235,11 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float,
     if drawn is not None:
         out[box] += (drawn - out[box]) * locks[box][..., None]
     cel.paint_skin(out, lab, weight, solid, skin, look.skin, skin_light_and_colour(lab, photo))
-    # 3. Glasses, jewellery and the like kept; the lips' own contour and colour.
+    # 3. Glasses, jewellery and the like kept, and facial hair (flat photo colour); the lips' own contour
+    #    and colour.
     keep_details(out, lab, photo, locks, inner, look)
+    beard = facial_hair.facial_hair_weight(lab, photo, landmarks, skin)
+    out += (lab - out) * beard[..., None]
     crisp_lips(out, crop, landmarks)
     lips = features.lip_shape(lab, landmarks, skin)
     if lips is not None:
