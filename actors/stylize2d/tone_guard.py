@@ -177,8 +177,8 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
              before: ToneComparison, max_ita: float, max_hue: float,
              hue_aims: tuple[float, float]) -> tuple[np.ndarray, ToneComparison, int]:
     """(image, its comparison, passes run): corrections, each solved on the last measurement and
-    re-measured, until `_good_enough` (with `hue_aims`, see `_hue_aims`) or MAX_PASSES. The best image seen is kept (the avatar as made
-    when nothing beat it)."""
+    re-measured, until `_good_enough` (with `hue_aims`, see `_hue_aims`) or MAX_PASSES. The best image
+    seen is kept (the avatar as made when nothing beat it)."""
     lab = to_lab(image)
     weight = paint_region(lab, landmarks, np.asarray(before.primary.avatar.lab, np.float32))
     gains = offset_gains(weight, regions, before)

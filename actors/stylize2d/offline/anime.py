@@ -5,8 +5,8 @@ iris in their own iris colour, catchlights and a heavy lash line along their own
 nose, mouth, jaw and cheek shapes come through the cel shading, which follows the photo's own shading;
 the lips keep their contour and colour; the hair keeps its silhouette and colour, flat-shaded in two
 tones; glasses, a bindi and jewellery survive as solid shapes (strong local structure keeps its flat
-photo colour), and so does facial hair, found on the lower face by its texture (`facial_hair`). A modest landmark-driven warp enlarges the eyes and makes the nose, mouth and
-jaw a little smaller.
+photo colour), and so does facial hair, found on the lower face by its texture (`facial_hair`). A
+modest landmark-driven warp enlarges the eyes and makes the nose, mouth and jaw a little smaller.
 
 Skin tone: skin is painted from the person's median skin colour (`cel.shade_skin`: base, shadow and
 light tones at ±one ITA step with the same a*, b*), so the avatar's median skin colour is the input's;

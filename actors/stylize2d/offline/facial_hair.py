@@ -17,6 +17,7 @@ from actors.stylize2d.offline import cel, regions
 DARKER = 6.0  # L* below the median skin at which a pixel starts to count (fully at twice this)
 TEXTURE = 2.0  # local L* standard deviation (σ 1.5 px, averaged over σ 4 px) at which strands start to
 # count (fully at twice this); smooth skin, even in shadow, stays under it
+BLUR_REACH = 32  # px around the lower face that its blurs read (σ 1.5, 4, 1.5 and 2 chained: 28 px)
 NOSE_BASE = 2  # mesh point below the nose tip: the zone starts at its height (a moustache lies below it)
 
 
@@ -41,11 +42,20 @@ def facial_hair_weight(flat: np.ndarray, photo: np.ndarray, landmarks: np.ndarra
     zone = np.zeros((h, w), np.uint8)
     cv2.fillPoly(zone, [np.round(lm[list(regions.FACE_OVAL)]).astype(np.int32)], 1)
     zone[: max(int(lm[NOSE_BASE, 1]), 0)] = 0
-    lightness = np.ascontiguousarray(photo[..., 0], np.float32)
+    weight = np.zeros((h, w), np.float32)
+    box = regions.bounding_box(zone)
+    if box is None:
+        return weight
+    # Only the lower face's box, grown by the blurs' reach, is worked on (a hot path: every anime avatar).
+    rows, cols = (slice(max(span.start - BLUR_REACH, 0), min(span.stop + BLUR_REACH, size))
+                  for span, size in zip(box, (h, w)))
+    lightness = np.ascontiguousarray(photo[rows, cols, 0], np.float32)
     mean = cv2.GaussianBlur(lightness, (0, 0), 1.5)
     spread = np.sqrt(np.maximum(cv2.GaussianBlur(lightness * lightness, (0, 0), 1.5) - mean * mean, 0.0))
     strands = np.clip((cv2.GaussianBlur(spread, (0, 0), 4.0) - TEXTURE) / TEXTURE, 0.0, 1.0)
-    below = float(skin_lab[0]) - cv2.GaussianBlur(np.ascontiguousarray(flat[..., 0], np.float32), (0, 0), 2.0)
+    below = float(skin_lab[0]) - cv2.GaussianBlur(np.ascontiguousarray(flat[rows, cols, 0], np.float32), (0, 0), 2.0)
     darker = np.clip((below - DARKER) / DARKER, 0.0, 1.0)
-    hair = cv2.GaussianBlur((zone * darker * strands).astype(np.float32), (0, 0), 1.5)
-    return (hair * (1.0 - cel.feature_mask(lm, (h, w), cel.LIPS))).astype(np.float32)
+    hair = cv2.GaussianBlur((zone[rows, cols] * darker * strands).astype(np.float32), (0, 0), 1.5)
+    lips = cel.feature_mask(lm - np.array([cols.start, rows.start], np.float32), hair.shape, cel.LIPS)
+    weight[rows, cols] = hair * (1.0 - lips)
+    return weight

@@ -14,6 +14,7 @@ from skimage.color import rgb2lab
 
 from actors.stylize2d.offline import facial_hair
 from tests.actors.stylize2d.test_offline_cel import grey_wall_scene
+from tests.actors.stylize2d.test_offline_real_photos import FACE_OVAL, HOLES
 
 SKIN = np.array([55.0, 14.0, 20.0], np.float32)
 
@@ -73,10 +74,7 @@ def test_bad_inputs_get_one_precise_error(aligned_faces, broken, message):
         facial_hair.facial_hair_weight(**arguments)
 
 
-# Mesh points drawn here (no project mask code): the face oval and the outer lip contour.
-OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-        152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+LIPS = HOLES[2]  # the outer lip contour, as the real-photo tests draw it (no project mask code)
 
 
 def hairy_lower_face(face) -> np.ndarray:
@@ -88,7 +86,7 @@ def hairy_lower_face(face) -> np.ndarray:
     spread = ndimage.uniform_filter(np.sqrt(np.maximum(ndimage.uniform_filter(lightness ** 2, 5) - mean ** 2, 0)), 9)
     lm = face.landmarks[:, :2]
     zone = np.zeros(lightness.shape, np.uint8)
-    cv2.fillPoly(zone, [np.round(lm[list(OVAL)]).astype(np.int32)], 1)
+    cv2.fillPoly(zone, [np.round(lm[list(FACE_OVAL)]).astype(np.int32)], 1)
     lips = np.zeros(lightness.shape, np.uint8)
     cv2.fillPoly(lips, [np.round(lm[list(LIPS)]).astype(np.int32)], 1)
     zone[: int(lm[2, 1])] = 0

@@ -220,7 +220,8 @@ def test_returned_landmarks_are_where_the_face_is_drawn(photo_faces, avatar_of, 
             errors[name] = np.linalg.norm(detected[:, :2] - avatar.landmarks[:, :2], axis=1).mean() / inter_ocular
     assert checked >= 2
     misplaced = [name for name, error in errors.items() if error >= 0.06]
-    assert len(missed) + len(misplaced) <= 0.2 * checked, f"{style}: not found {missed}, misplaced {misplaced}: {errors}"
+    assert len(missed) + len(misplaced) <= 0.2 * checked, \
+        f"{style}: not found {missed}, misplaced {misplaced}: {errors}"
     assert np.median(list(errors.values())) < 0.04, errors  # measured 0.015–0.026
 
 
