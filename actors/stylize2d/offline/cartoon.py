@@ -33,7 +33,7 @@ class Look:
 
     skin: cel.SkinShading = field(default_factory=lambda: cel.SkinShading(
         tone_step=12.0, shadow_share=0.2, light_share=0.0, sigma=2.0,
-        detail=1.0, detail_sigma=1.5, chroma=0.6, poster_step=5.0, chroma_step=4.0,
+        detail=1.0, detail_sigma=1.5, chroma=0.6, poster_step=5.0, chroma_step=4.0, poster_drift=2.0,
         light_sigma=12.0, light=1.0, light_colour=1.0))
     warp: float = 0.15  # the anime warp, scaled down to a slight exaggeration
     band_step: float = 12.0  # L* step of the hair and clothes bands

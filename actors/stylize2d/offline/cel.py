@@ -17,7 +17,7 @@ import numpy as np
 
 from actors.align.ears import ear_windows
 from actors.stylize2d.offline import regions
-from actors.stylize2d.offline.filters import band_lightness, median_lab
+from actors.stylize2d.offline.filters import band_lightness, drifting_steps, median_lab
 from actors.stylize2d.skin_region import face_and_neck, fill_neck_band
 
 FLUSHED_HUE = 25.0  # hue° (either way) within which a more saturated ear pixel is the skin flushed or backlit
@@ -123,6 +123,7 @@ class SkinShading:
     chroma: float  # share of the photo's a*, b* variation kept around the median
     poster_step: float = 0.0  # L* step the kept detail is posterised to (0: smooth)
     chroma_step: float = 0.0  # a*, b* step the kept chroma variation is posterised to (0: smooth)
+    poster_drift: float = 0.0  # steps by which both posterisations' levels drift across the image (`drifting_steps`)
     light_sigma: float = 0.0  # px: the scale from which the photo's own light and colour are kept ...
     light: float = 0.0  # ... the share of that light (L*) kept (0: off, 1: in full) ...
     light_colour: float = 0.0  # ... and of that colour (a*, b*): it does not unflatten the shading
@@ -158,11 +159,11 @@ def shade_skin(lab: np.ndarray, weight: np.ndarray, skin: np.ndarray, shading: S
     if shading.detail_sigma > 0:
         residual = cv2.GaussianBlur(residual, (0, 0), shading.detail_sigma)
     if shading.poster_step > 0:
-        residual = band_lightness(residual, 0.0, shading.poster_step, clean=5)
+        residual = drifting_steps(residual, shading.poster_step, shading.poster_drift, clean=5)
     chroma = lab[..., 1:] - skin[None, None, 1:]
     if shading.chroma_step > 0:
-        chroma = np.dstack([band_lightness(np.ascontiguousarray(cv2.GaussianBlur(chroma[..., c], (0, 0), 2.0)), 0.0,
-                                           shading.chroma_step, clean=7) for c in (0, 1)])
+        chroma = np.dstack([drifting_steps(cv2.GaussianBlur(np.ascontiguousarray(chroma[..., c]), (0, 0), 2.0),
+                                           shading.chroma_step, shading.poster_drift, clean=7) for c in (0, 1)])
     out = np.empty_like(lab)
     out[..., 0] = base + shading.detail * residual
     out[..., 1:] = skin[None, None, 1:] + shading.chroma * chroma

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from actors.stylize2d.offline.filters import (
-    assign, band_lightness, kmeans_lab, median_lab, remove_specks, to_lab, to_rgb, wide_blur, xdog_lines,
+    assign, band_lightness, drifting_steps, kmeans_lab, median_lab, remove_specks, to_lab, to_rgb, wide_blur,
+    xdog_lines,
 )
 
 
@@ -37,6 +38,39 @@ def test_band_lightness_limits_per_pixel():
     lightness = np.full((8, 8), 20.0, np.float32)
     banded = band_lightness(lightness, anchor=60.0, step=10.0, clean=1, lowest=-1, highest=0)
     assert np.allclose(banded, 50.0, atol=0.01)  # clamped to one band below the anchor
+
+
+def _median_errors(posterised: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """|median(posterised) − median(values)| over 200 seeded rectangles, each a quarter to all of the image."""
+    rng = np.random.default_rng(7)
+    h, w = values.shape
+    errors = []
+    for _ in range(200):
+        rh, rw = rng.integers(h // 2, h + 1), rng.integers(w // 2, w + 1)
+        y, x = rng.integers(0, h - rh + 1), rng.integers(0, w - rw + 1)
+        box = (slice(y, y + rh), slice(x, x + rw))
+        errors.append(abs(float(np.median(posterised[box]) - np.median(values[box]))))
+    return np.array(errors)
+
+
+def test_drifting_steps_keep_the_median_of_any_region_where_fixed_steps_snap_it():
+    """Skin detail posterised into 5-unit steps: with fixed levels the median of a region snaps to a
+    level, up to half a step off, depending on the outline; with levels drifting two steps across the
+    image every pixel is still within half a step and flat steps remain, but no region's median snaps."""
+    h, w = 256, 256
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    values = (6.0 * np.sin(x / 23.0) + 5.0 * np.cos(y / 31.0) + 0.04 * (x - y)).astype(np.float32)
+    fixed = drifting_steps(values, 5.0, 0.0, clean=1)
+    drifting = drifting_steps(values, 5.0, 2.0, clean=1)
+    assert np.allclose(fixed, band_lightness(values, 0.0, 5.0, clean=1))
+    interior = (slice(4, -4), slice(4, -4))  # away from the antialiased borders of the half-size map
+    assert np.abs(drifting - values)[interior].max() < 2.5 + 0.3
+    # flat steps remain: most pixels' neighbours hold the same level
+    assert np.mean(np.abs(np.diff(drifting, axis=1)) < 0.2) > 0.8
+    fixed_errors, drifting_errors = _median_errors(fixed, values), _median_errors(drifting, values)
+    assert fixed_errors.max() > 1.5, fixed_errors.max()
+    assert drifting_errors.max() < 0.75 * fixed_errors.max(), (drifting_errors.max(), fixed_errors.max())
+    assert drifting_errors.mean() < 0.6 * fixed_errors.mean(), (drifting_errors.mean(), fixed_errors.mean())
 
 
 def test_xdog_lines_ink_edges_but_not_flat_dark_areas():
