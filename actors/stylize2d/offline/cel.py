@@ -20,6 +20,8 @@ from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, drifting_steps, median_lab
 from actors.stylize2d.skin_region import face_and_neck, fill_neck_band
 
+SKIN_MATCH_QUANTILES = np.linspace(0.1, 0.9, 9)  # L* quantiles of the skin `match_skin_lightness` matches
+SKIN_MATCH_TAPER = 10.0  # L* over which its end shifts fade beyond the skin's 10th and 90th percentiles
 FLUSHED_HUE = 25.0  # hue° (either way) within which a more saturated ear pixel is the skin flushed or backlit
 MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
 STEP_LIMITS = (3.0, 14.0)  # L* distance of the shadow / light tone from the base, clamped
@@ -323,6 +325,33 @@ def _lit_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray) -> np.ndarray:
     chroma = np.hypot(a, b)
     keeps = (lab[..., 0] > skin_l) & (chroma >= 0.6 * lit * float(np.hypot(*skin_ab)))
     return np.where(keeps, distance, np.inf).astype(np.float32)
+
+
+def match_skin_lightness(lab: np.ndarray, skin_mask: np.ndarray, photo: np.ndarray, weight: np.ndarray,
+                         taper: float = SKIN_MATCH_TAPER) -> None:
+    """Map the painted skin's L* (in place, by `weight`) so that its 10th to 90th percentiles over
+    `skin_mask` are the photo's: a monotone piecewise-linear curve through SKIN_MATCH_QUANTILES.
+
+    A style that darkens shadows more than lit skin (graphite) keeps the median where
+    `recentre_skin` puts it and still reads darker under any region holding more shadow than the
+    mask the median was taken on (another detector's, or the whole oval). Matched at every
+    lightness, the skin reads the same under any of them. Below the skin's 10th percentile and above
+    its 90th the curve's end shifts fade out over `taper` L*, so lines, hair and highlights keep
+    their own lightness (a fixed shift there lightened dark curls inside the painted weight and drew
+    its outline across the hair).
+    """
+    selected = np.asarray(skin_mask)[::2, ::2].astype(bool)
+    if selected.sum() < len(SKIN_MATCH_QUANTILES):
+        return
+    painted = np.quantile(lab[::2, ::2, 0][selected], SKIN_MATCH_QUANTILES)
+    target = np.quantile(photo[::2, ::2, 0][selected], SKIN_MATCH_QUANTILES)
+    painted = np.maximum.accumulate(painted + 1e-4 * np.arange(len(painted)))  # strictly increasing for interp
+    lightness = lab[..., 0]
+    inside = np.interp(lightness, painted, target).astype(np.float32)
+    below = lightness + (target[0] - painted[0]) * np.clip((lightness - painted[0] + taper) / taper, 0.0, 1.0)
+    above = lightness + (target[-1] - painted[-1]) * np.clip((painted[-1] + taper - lightness) / taper, 0.0, 1.0)
+    mapped = np.where(lightness < painted[0], below, np.where(lightness > painted[-1], above, inside))
+    lab[..., 0] = lightness + (mapped - lightness) * weight
 
 
 def recentre_skin(lab: np.ndarray, skin_mask: np.ndarray, skin_lab: np.ndarray, weight: np.ndarray) -> None:

@@ -6,8 +6,10 @@ shadow carry the person); it fades out into the paper toward the edges of the pe
 study, but never on the face or just around it (`face_surround`: a jaw line in deep shadow or the far
 side of a turned head is still the person's skin, and washing it out would lighten it). Graphite greys
 the skin a little and unevenly, so at the end half the photo's own light and colour comes back at the
-scale of a cheek (`cel.skin_low_pass`) and then its median colour exactly (`cel.recentre_skin`): the
-sketch neither darkens nor lightens the skin tone, over the whole face or any part of it.
+scale of a cheek (`cel.skin_low_pass`), the skin's lightness is matched to the photo's at every
+percentile from the 10th to the 90th (`cel.match_skin_lightness`: graphite darkens the shadows more than
+the lit skin) and then its median colour exactly (`cel.recentre_skin`): the sketch neither darkens nor
+lightens the skin tone, over the whole face or any part of it.
 """
 from __future__ import annotations
 
@@ -128,7 +130,9 @@ def render(face: AlignedFace, rng: np.random.Generator, strength: float) -> tupl
     lab = to_lab(to_uint8(painted * graphite[..., None]))
     # Graphite and the flattened wash also shift the skin unevenly (more in creases and on the shadow
     # side): half the photo's own light and colour comes back at the scale of a cheek, so the skin
-    # matches the photo over any face region (the lines, finer than that, stay), then the median exactly.
+    # matches the photo over any face region (the lines, finer than that, stay); then its lightness at
+    # every percentile (graphite darkens the shadows more than the lit skin), then the median exactly.
     lab += LIGHT_SHARE * cel.skin_low_pass(photo - lab, kept, LIGHT_SIGMA)
+    cel.match_skin_lightness(lab, face.skin_mask, photo, kept)
     cel.recentre_skin(lab, face.skin_mask, skin_lab, kept)
     return to_rgb(lab), face.landmarks.copy()

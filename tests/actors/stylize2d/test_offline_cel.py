@@ -323,3 +323,30 @@ def test_a_backlit_ears_red_hollows_are_painted_as_skin_and_dark_hair_and_a_red_
     assert np.median(found.painted[inner]) > 0.9
     assert np.median(found.painted[hair_inner]) < 0.1
     assert found.painted[collar_inner].max() < 0.05
+
+
+def test_match_skin_lightness_matches_every_skin_quantile_and_leaves_lines_and_hair_alone():
+    """Graphite darkens a skin's shadows more than its lit parts: the median can match while every
+    lower quantile reads darker. Matching maps the skin's 10th–90th percentiles onto the photo's; ink
+    far darker than the skin and pixels outside the weight keep their lightness."""
+    rng = np.random.default_rng(3)
+    h, w = 120, 160
+    photo = np.zeros((h, w, 3), np.float32)
+    photo[..., 0] = np.tile(np.linspace(30.0, 80.0, w, dtype=np.float32), (h, 1)) + rng.normal(0, 1.0, (h, w))
+    painted = photo.copy()
+    painted[..., 0] -= 0.08 * np.maximum(0.0, 60.0 - photo[..., 0])  # up to 2.4 L* darker in the shadows
+    painted[40:44, :, 0] = 8.0  # an ink line, far darker than the skin
+    skin = np.ones((h, w), bool)
+    skin[40:44] = False
+    weight = np.ones((h, w), np.float32)
+    weight[:, :10] = 0.0  # outside the painted skin
+    before = painted.copy()
+    cel.match_skin_lightness(painted, skin, photo, weight)
+    quantiles = np.linspace(0.1, 0.9, 9)
+    error_before = np.abs(np.quantile(before[..., 0][skin], quantiles) - np.quantile(photo[..., 0][skin], quantiles))
+    error_after = np.abs(np.quantile(painted[..., 0][skin], quantiles) - np.quantile(photo[..., 0][skin], quantiles))
+    assert error_before.max() > 1.5
+    assert error_after.max() < 0.15, error_after
+    assert np.allclose(painted[40:44, 10:, 0], 8.0)  # the line
+    assert np.array_equal(painted[:, :10], before[:, :10])  # no weight, no change
+    assert np.array_equal(painted[..., 1:], before[..., 1:])  # a* and b* are recentre_skin's job

@@ -414,3 +414,21 @@ def test_cartoon_skin_reads_the_same_under_any_outline(photo_faces, avatar_of):
         spreads[name] = float(np.std(differences))
     assert np.mean(list(spreads.values())) <= 0.32, spreads
     assert max(spreads.values()) <= 0.5, spreads
+
+
+def test_sketch_skin_matches_the_photo_at_every_lightness(photo_faces, avatar_of):
+    """`sketch`'s graphite darkened the skin's shadows more than its lit parts, so with only its median
+    matched a region holding more shadow read darker (man_glasses: −2.3…−2.7° ITA under the
+    independent checker). Its skin's L* quantiles 0.2–0.8, under this file's own skin mask, now stay
+    within 1.0 of the photo's on every photo and 0.5 on average (measured: 0.75 and 0.35; matching the
+    median alone, 3.22 and 0.96)."""
+    quantiles = np.linspace(0.2, 0.8, 13)
+    errors = {}
+    for name in PHOTOS:
+        face, avatar = photo_faces[name], avatar_of(name, "sketch")
+        mask = skin_only(face.landmarks, face.crop.shape)
+        drawn = rgb2lab(avatar.image[mask][None] / 255.0)[0][:, 0]
+        photo = rgb2lab(face.crop[mask][None] / 255.0)[0][:, 0]
+        errors[name] = float(np.abs(np.quantile(drawn, quantiles) - np.quantile(photo, quantiles)).max())
+    assert max(errors.values()) <= 1.0, errors
+    assert np.mean(list(errors.values())) <= 0.5, errors
