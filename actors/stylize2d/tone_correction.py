@@ -25,6 +25,9 @@ GAIN_WEIGHT = 0.5  # cost of a 0.1 change of L* contrast: 0.05 of a bound
 MAX_GAIN_CHANGE = 0.15  # one correction changes L* contrast by at most this ...
 MAX_TOTAL_GAIN_CHANGE = 0.3  # ... and the composed passes keep it within 1 ± this: more deepens a flat style's
 # shadow patches into blotches (uncapped, three passes reached 1.51)
+HOLD_WEIGHT = 10.0  # cost of breaking a bound the avatar held before the guard, per fraction of that bound
+# beyond it: far above what it could win elsewhere, so a correction keeps the bounds already held (at most
+# a little beyond) instead of trading them for another measurement's
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -81,9 +84,27 @@ class Correction:
         return lab + weight[..., None] * (target - lab)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """Bounds a correction must not break: per measurement, whether its ITA (`ita`) and its hue (`hue`)
+    were within `max_ita` / `max_hue` before the guard acted (`solve_correction`)."""
+
+    ita: np.ndarray  # (K,) bool
+    hue: np.ndarray  # (K,) bool
+    max_ita: float
+    max_hue: float
+
+    @classmethod
+    def of(cls, comparison: ToneComparison, max_ita: float, max_hue: float) -> Hold:
+        return cls(ita=np.array([abs(d.ita_error) <= max_ita for d in comparison.deltas]),
+                   hue=np.array([abs(d.hue_error) <= max_hue for d in comparison.deltas]),
+                   max_ita=float(max_ita), max_hue=float(max_hue))
+
+
 def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: float, max_hue: float,
                      pivot: float, reach: float, max_gain_change: float = MAX_GAIN_CHANGE,
-                     applied_gain: float = 1.0, max_total_gain_change: float = MAX_TOTAL_GAIN_CHANGE) -> Correction:
+                     applied_gain: float = 1.0, max_total_gain_change: float = MAX_TOTAL_GAIN_CHANGE,
+                     hold: Hold | None = None) -> Correction:
     """The Correction that minimises the worst measurement (as a fraction of its bound), each
     measurement k's median colour moving by gains[k] × what the correction does to it; a coarse-to-fine
     grid search over ΔL*, gain, Δa*, Δb*.
@@ -92,6 +113,11 @@ def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: flo
     equally good corrections, the most faithful and least visible one. `applied_gain`: the contrast of
     the corrections this one is composed onto (`compose`): the step changes contrast by at most
     `max_gain_change`, and the composed total stays within 1 ± `max_total_gain_change`.
+
+    `hold`: the bounds the avatar met before the guard acted, which a correction may not break. Without
+    it, when two landmark sources disagreed by more than the ITA bound, the minimax raised a* and b*:
+    more chroma compresses every ITA difference, so the worst ITA shrank while the hue of every
+    measurement went beyond its bound (a bearded face's `cartoon`: hue 0.1° → 5.2°, b* +2).
     """
     medians = np.array([d.avatar.lab for d in comparison.deltas])  # (K, 3)
     references = np.array([d.reference.lab for d in comparison.deltas])
@@ -117,6 +143,10 @@ def solve_correction(comparison: ToneComparison, gains: np.ndarray, max_ita: flo
         d_hue = hue_error(d_hue, np.hypot(moved[..., 1], moved[..., 2]), target_chroma[None])
         per = np.maximum(d_ita / max_ita, np.abs(d_hue) / max_hue) * priority[None]
         worst = per.max(axis=1)
+        if hold is not None:
+            broken = np.maximum(np.where(hold.ita[None], d_ita / hold.max_ita - 1.0, 0.0),
+                                np.where(hold.hue[None], np.abs(d_hue) / hold.max_hue - 1.0, 0.0))
+            worst = worst + HOLD_WEIGHT * np.maximum(broken, 0.0).max(axis=1)
         distance = np.linalg.norm(moved - references[None], axis=2).mean(axis=1)
         return worst + DISTANCE_WEIGHT * distance + GAIN_WEIGHT * np.abs(applied_gain * params[:, 1] - 1.0)
 

@@ -11,7 +11,9 @@ The correction (`tone_correction.Correction`: L*, a*, b* shifts and a small L* c
 shading, bands and lines stay as the style drew them) is painted over a feathered face-and-neck skin
 region, so there is no seam at the forehead, ears or neck and nothing outside the skin moves. It is
 solved for all measurements at once, the tight skin mask first, then the result is re-measured; a few
-passes at most, and the best result is kept. It acts when the skin is beyond half a bound (AIM), so
+passes at most, and the best result is kept. No correction breaks a bound a measurement already held
+before the guard acted (`tone_correction.Hold`): when two landmark sources disagree by more than a
+bound, the guard balances them in L* instead of making the skin more saturated or of another hue. It acts when the skin is beyond half a bound (AIM), so
 that another measurement (another mask, another detector) still finds it within the bound; on near-grey
 skin a hue within the bound is left as drawn (`NEAR_GREY_HUE_AIM`: there one region's hue differs from
 another's by as much as that margin).
@@ -32,7 +34,7 @@ from actors.metrics.tone_compare import (
 )
 from actors.stylize2d.protocol import StylizedImage
 from actors.stylize2d.tone_correction import (
-    Correction, compose, offset_gains, paint_region, solve_correction, to_lab, to_rgb,
+    Correction, Hold, compose, offset_gains, paint_region, solve_correction, to_lab, to_rgb,
 )
 from dataset.face import AlignedFace
 
@@ -188,10 +190,11 @@ def _correct(image: np.ndarray, landmarks: dict[str, np.ndarray], regions: FaceR
     skin_l = lab[..., 0][regions.mask(before.primary.source, "skin")]
     reach = float(max(np.subtract(*np.percentile(skin_l, [95, 5])), 5.0))  # ... over the skin's own shades
     correction = Correction(pivot=pivot, reach=reach)
+    hold = Hold.of(before, max_ita, max_hue)
     best, current, passes = (before, image), before, 0
     while passes < MAX_PASSES and not _good_enough(current, max_ita, max_hue, hue_aims):
         step = solve_correction(current, gains, max_ita * AIM, max_hue * AIM, pivot=pivot, reach=reach,
-                                applied_gain=correction.gain)
+                                applied_gain=correction.gain, hold=hold)
         if max(np.abs(step.shift).max(), 100.0 * abs(step.gain - 1.0)) < MIN_STEP:
             break
         correction = compose(correction, step)

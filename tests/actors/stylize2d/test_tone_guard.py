@@ -133,6 +133,25 @@ def test_a_detector_that_disagrees_with_the_engine_counts(aligned_faces, realist
     assert both.delta_ita_raw == pytest.approx(both.before.worst_ita) and abs(both.delta_ita_raw) > 10.0
 
 
+def test_a_correction_does_not_break_the_bounds_the_avatar_already_held(aligned_faces, realistic):
+    """When the detected landmarks sit off the face (here 40 px too high), no one correction can bring
+    both sources within the bounds. The guard then must not trade the measurements that were within
+    for the ones that were not: it had pushed the faithful carried oval of Grace Hopper's avatar from
+    −0.2° to +4.4° ITA (now it stays within 1.4 × its bound; measured +2.6°)."""
+    face = aligned_faces["grace_hopper"]
+    avatar = realistic["grace_hopper"]
+    off_face = avatar.landmarks.copy()
+    off_face[:, 1] -= 40
+    _, report = guard_tone(avatar, face, landmarks_fn=lambda rgb: off_face)
+    assert report.passes > 0 and abs(report.delta_ita_raw) > 2.0  # the detected source is out: it corrects
+    for before, after in zip(report.before.deltas, report.after.deltas):
+        assert (before.mask, before.source) == (after.mask, after.source)
+        if abs(before.ita_error) <= 2.0:
+            assert abs(after.ita_error) <= 2.0 * 1.4, (after.mask, after.source, before.ita_error, after.ita_error)
+        if abs(before.hue_error) <= 3.0:
+            assert abs(after.hue_error) <= 3.0 * 1.4, (after.mask, after.source, before.hue_error, after.hue_error)
+
+
 def test_falls_back_to_the_input_landmarks(aligned_faces, realistic):
     face = aligned_faces["astronaut"]
     avatar = drifted(realistic["astronaut"])
