@@ -13,10 +13,10 @@ region, so there is no seam at the forehead, ears or neck and nothing outside th
 solved for all measurements at once, the tight skin mask first, then the result is re-measured; a few
 passes at most, and the best result is kept. No correction breaks a bound a measurement already held
 before the guard acted (`tone_correction.Hold`): when two landmark sources disagree by more than a
-bound, the guard balances them in L* instead of making the skin more saturated or of another hue. It acts when the skin is beyond half a bound (AIM), so
-that another measurement (another mask, another detector) still finds it within the bound; on near-grey
-skin a hue within the bound is left as drawn (`NEAR_GREY_HUE_AIM`: there one region's hue differs from
-another's by as much as that margin).
+bound, the guard balances them in L* instead of making the skin more saturated or of another hue. It
+acts when the skin is beyond half a bound (AIM), so that another measurement (another mask, another
+detector) still finds it within the bound; on near-grey skin a hue within the bound is left as drawn
+(`NEAR_GREY_HUE_AIM`: there one region's hue differs from another's by as much as that margin).
 Style- and engine-agnostic: the guard sees only the image, its landmarks (may be None) and the input.
 """
 from __future__ import annotations

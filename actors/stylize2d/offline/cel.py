@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 
 from actors.align.ears import ear_windows
+from actors.metrics.tone_compare import hue_from_lab
 from actors.stylize2d.offline import regions
 from actors.stylize2d.offline.filters import band_lightness, drifting_steps, median_lab
 from actors.stylize2d.skin_region import face_and_neck, fill_neck_band
 
-SKIN_MATCH_QUANTILES = np.linspace(0.1, 0.9, 9)  # L* quantiles of the skin `match_skin_lightness` matches
+SKIN_MATCH_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # skin L* quantiles `match_skin_lightness` matches
 SKIN_MATCH_TAPER = 10.0  # L* over which its end shifts fade beyond the skin's 10th and 90th percentiles
 FLUSHED_HUE = 25.0  # hue° (either way) within which a more saturated ear pixel is the skin flushed or backlit
 MIN_WARMTH = 4.0  # b* floor used for the ITA geometry (near-grey skin would make tan() explode)
@@ -306,10 +307,9 @@ def _flushed_chroma_distance(lab: np.ndarray, skin_lab: np.ndarray) -> np.ndarra
     skin's own colour towards red: judged by chroma distance only, the concha and the fossa of a
     backlit ear failed as skin and were painted as dark hair blobs. Hair, even brown, has less chroma
     than the skin; lips are excluded by the caller."""
-    a, b = lab[..., 1], lab[..., 2]
-    skin_hue = np.degrees(np.arctan2(skin_lab[2], skin_lab[1]))
-    hue_gap = np.abs((np.degrees(np.arctan2(b, a)) - skin_hue + 180.0) % 360.0 - 180.0)
-    flushed = (np.hypot(a, b) >= float(np.hypot(skin_lab[1], skin_lab[2]))) & (hue_gap <= FLUSHED_HUE)
+    hue_gap = np.abs((hue_from_lab(lab) - hue_from_lab(skin_lab) + 180.0) % 360.0 - 180.0)
+    more_chroma = np.hypot(lab[..., 1], lab[..., 2]) >= float(np.hypot(skin_lab[1], skin_lab[2]))
+    flushed = more_chroma & (hue_gap <= FLUSHED_HUE)
     return np.where(flushed, 0.0, np.inf).astype(np.float32)
 
 
