@@ -161,21 +161,32 @@ class FaceGeometry:
 MIN_MESH_BOX_IOU = 0.4
 
 
-def box_overlap(first: tuple[float, float, float, float], second: tuple[float, float, float, float]) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def points_box(points: np.ndarray) -> Box:
+    """The bounding box of (N, 2) points."""
+    return (*points.min(axis=0), *points.max(axis=0))
+
+
+def yunet_box(face: np.ndarray) -> Box:
+    """The face box of one YuNet detection row (x, y, width, height, ...)."""
+    return float(face[0]), float(face[1]), float(face[0] + face[2]), float(face[1] + face[3])
+
+
+def box_overlap(first: Box, second: Box) -> float:
+    """Intersection over union of two boxes."""
     width = min(first[2], second[2]) - max(first[0], second[0])
     height = min(first[3], second[3]) - max(first[1], second[1])
     inter = max(0.0, width) * max(0.0, height)
-    area = lambda box: (box[2] - box[0]) * (box[3] - box[1])  # noqa: E731
-    union = area(first) + area(second) - inter
+    union = ((first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])
+             - inter)
     return inter / union if union > 0 else 0.0
 
 
-def mesh_agrees_with_box(points: np.ndarray, box: tuple[float, float, float, float] | None) -> bool:
+def mesh_agrees_with_box(points: np.ndarray, box: Box | None) -> bool:
     """Whether a landmark mesh covers the face a detector boxed (True when there is no box to check)."""
-    if box is None:
-        return True
-    return box_overlap((*points.min(axis=0), *points.max(axis=0)), box) >= MIN_MESH_BOX_IOU
+    return box is None or box_overlap(points_box(points), box) >= MIN_MESH_BOX_IOU
 
 
 class IndependentDetector:
@@ -214,8 +225,7 @@ class IndependentDetector:
         rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
         face = self._largest_yunet_face(rgb)
-        box = None if face is None else (float(face[0]), float(face[1]), float(face[0] + face[2]),
-                                         float(face[1] + face[3]))
+        box = None if face is None else yunet_box(face)
         result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         if result.face_landmarks:
             points = np.array([[p.x * width, p.y * height] for p in result.face_landmarks[0]], np.float64)

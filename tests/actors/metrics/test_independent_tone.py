@@ -189,8 +189,8 @@ class TestDetectionAndMasks:
         face = detector._largest_yunet_face(rgb)
         assert mesh and face is not None  # the fixture still shows the false find
         points = np.array([[p.x * rgb.shape[1], p.y * rgb.shape[0]] for p in mesh[0]])
-        box = (face[0], face[1], face[0] + face[2], face[1] + face[3])
-        assert it.box_overlap((*points.min(axis=0), *points.max(axis=0)), box) < 0.2
+        box = it.yunet_box(face)
+        assert it.box_overlap(it.points_box(points), box) < 0.2
         geometry = detector(rgb)
         assert geometry.source == "yunet"
         eyes, mouth = geometry.points[:2], geometry.points[3:]
